@@ -1,0 +1,164 @@
+"""Random instances for every result, including adversarial near-boundary ones.
+
+Each generator returns an :class:`~bounds.theorems.Instances` batch of one shape (B, n, k) whose
+provenance fields (class kind, training loss, certificate, realizability) are filled from what
+was actually constructed and solved, never asserted.
+
+Families:
+* ``dirichlet``: all distributions from Dirichlet(c), c drawn in [0.3, 5];
+* ``near-boundary``: entries down to 1e-8 (Dirichlet(0.1) mixed with a tiny uniform floor);
+* ``close``: F_sw a small multiplicative perturbation of F_w (small misfit, the regime of the bounds' constants);
+* ``one-hot``: one-hot F* (the test cross-entropy case);
+* for fitted instances: weak labels ``noisy`` (F* mixed with noise), ``independent`` or ``near-boundary``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from bounds.classes import MixtureClass, SoftmaxLinearClass, StochasticMatrixClass, random_simplex_params
+from bounds.solvers import fit, frank_wolfe_gap
+from bounds.theorems import Instances
+
+UNIVERSAL_FAMILIES = ("dirichlet", "near-boundary", "close", "one-hot")
+WEAK_FAMILIES = ("noisy", "independent", "near-boundary")
+
+
+def sample_shape(rng: np.random.Generator, k_range: tuple[int, int] = (2, 10), n_max: int = 1000) -> tuple[int, int]:
+    """k uniform in k_range, n log-uniform in [1, n_max]."""
+    k = int(rng.integers(k_range[0], k_range[1] + 1))
+    n = int(np.clip(np.round(np.exp(rng.uniform(0.0, np.log(n_max)))), 1, n_max))
+    return k, n
+
+
+def _dirichlet(rng: np.random.Generator, shape: tuple[int, ...], k: int, conc: float) -> np.ndarray:
+    x = np.maximum(rng.standard_gamma(conc, size=shape + (k,)), 1e-300)  # small conc. can underflow to 0
+    return x / x.sum(-1, keepdims=True)
+
+
+def _floored(rng: np.random.Generator, shape: tuple[int, ...], k: int) -> np.ndarray:
+    """Near-boundary distributions: Dirichlet(0.1) with a floor eps in [1e-8, 1e-3]."""
+    eps = 10.0 ** rng.uniform(-8, -3, size=shape + (1,))
+    return (1 - k * eps) * _dirichlet(rng, shape, k, 0.1) + eps
+
+
+def universal(rng: np.random.Generator, B: int, n: int, k: int, family: str) -> Instances:
+    """Unstructured (F*, F_w, F_sw) for T1-T3: no class, no training."""
+    shape = (B, n)
+    c = float(rng.uniform(0.3, 5.0))
+    fstar = _dirichlet(rng, shape, k, c)
+    if family == "dirichlet":
+        fw, fsw = _dirichlet(rng, shape, k, c), _dirichlet(rng, shape, k, c)
+    elif family == "near-boundary":
+        fw, fsw = _floored(rng, shape, k), _floored(rng, shape, k)
+    elif family == "close":
+        fw = _dirichlet(rng, shape, k, c)
+        logits = np.log(fw) + rng.normal(scale=10.0 ** rng.uniform(-3, -0.5), size=shape + (k,))
+        fsw = np.exp(logits - logits.max(-1, keepdims=True))
+        fsw /= fsw.sum(-1, keepdims=True)
+    elif family == "one-hot":
+        fstar = np.eye(k)[rng.integers(0, k, size=shape)]
+        fw, fsw = _dirichlet(rng, shape, k, c), _dirichlet(rng, shape, k, c)
+    else:
+        raise ValueError(f"unknown family {family!r}; known: {UNIVERSAL_FAMILIES}")
+    return Instances(fstar, fw, fsw, family=family)
+
+
+def convex_class(rng: np.random.Generator, B: int, n: int, k: int) -> StochasticMatrixClass | MixtureClass:
+    """A probability-convex class: F = A h (h on a simplex of size m) or a mixture of L fixed heads."""
+    if rng.random() < 0.6:
+        m = int(rng.integers(2, 9))
+        return StochasticMatrixClass(_dirichlet(rng, (B, n), m, float(rng.choice([0.2, 1.0, 3.0]))), k)
+    L = int(rng.integers(2, 7))
+    return MixtureClass(_dirichlet(rng, (B, L, n), k, float(rng.choice([0.3, 1.0, 3.0]))))
+
+
+def truth_in_class(rng: np.random.Generator, model: StochasticMatrixClass | MixtureClass) -> tuple[np.ndarray, np.ndarray]:
+    """theta* (Dirichlet, sometimes a vertex) and F* = F_theta*: realizable by construction."""
+    theta = random_simplex_params(model, rng, concentration=float(rng.choice([0.3, 1.0])))
+    if rng.random() < 0.3:  # vertices: the most extreme members of the class
+        theta = np.eye(theta.shape[2])[theta.argmax(axis=2)]
+    return theta, model.predict(theta)
+
+
+def weak_labels(rng: np.random.Generator, fstar: np.ndarray, family: str) -> np.ndarray:
+    """Strictly positive weak supervision of the given family."""
+    B, n, k = fstar.shape
+    if family == "noisy":
+        lam = rng.uniform(0.2, 0.9, size=(B, 1, 1))
+        return (1 - lam) * fstar + lam * _dirichlet(rng, (B, n), k, 1.0)
+    if family == "independent":
+        return _dirichlet(rng, (B, n), k, float(rng.uniform(0.3, 3.0)))
+    if family == "near-boundary":
+        return _floored(rng, (B, n), k)
+    raise ValueError(f"unknown weak family {family!r}; known: {WEAK_FAMILIES}")
+
+
+def fitted_convex(rng: np.random.Generator, B: int, n: int, k: int, family: str, loss: str) -> Instances:
+    """Realizable probability-convex instances with F_sw the certified fit of ``loss`` to F_w."""
+    model = convex_class(rng, B, n, k)
+    theta, fstar = truth_in_class(rng, model)
+    fw = weak_labels(rng, fstar, family)
+    res = fit(model, fw, loss)
+    resid = np.abs(fstar - model.predict(theta)).max((1, 2))
+    return Instances(fstar, fw, res.pred, model_kind=model.kind, trained_with=loss, certificate=res.certificate,
+                     fstar_class_residual=resid, family=f"{type(model).__name__}/{family}")
+
+
+def approximate_or_misspecified(rng: np.random.Generator, B: int, n: int, k: int, family: str) -> Instances:
+    """T6: a reverse-KL fit that is perturbed (approximate), misspecified (F* outside the class), or both."""
+    model = convex_class(rng, B, n, k)
+    mode = rng.choice(["approximate", "misspecified", "both"])
+    if mode == "approximate":
+        theta_star, fstar = truth_in_class(rng, model)
+        fref = fstar
+    else:
+        fstar = _dirichlet(rng, (B, n), k, float(rng.uniform(0.5, 3.0)))
+        fref = fit(model, fstar, "forward_kl").pred  # the member closest to F* in Err
+    fw = weak_labels(rng, fstar if family == "noisy" else fref, family)
+    exact = fit(model, fw, "reverse_kl")
+    theta = exact.theta
+    if mode != "misspecified":
+        tau = 10.0 ** rng.uniform(-4, -1, size=(B, 1, 1))
+        theta = (1 - tau) * theta + tau * random_simplex_params(model, rng)
+    w = np.full((B, n), 1.0 / n)
+    cert = np.maximum(frank_wolfe_gap(model, theta, fw, "reverse_kl", w), 0.0)
+    return Instances(fstar, fw, model.predict(theta), model_kind=model.kind, trained_with="reverse_kl",
+                     certificate=cert, fref=fref, family=f"{type(model).__name__}/{mode}/{family}")
+
+
+def fitted_softmax(rng: np.random.Generator, B: int, n: int, k: int, family: str, loss: str) -> Instances:
+    """Realizable softmax-linear instances: features N(0, 1) plus a bias column, F* = softmax(W* h)."""
+    d = int(rng.integers(1, 5)) + 1
+    h = np.concatenate([rng.normal(size=(B, n, d - 1)), np.ones((B, n, 1))], axis=2)
+    model = SoftmaxLinearClass(h, k)
+    w_star = rng.normal(scale=float(rng.choice([0.5, 1.0, 2.0])), size=(B, k, d))
+    fstar = model.predict(w_star)
+    fw = weak_labels(rng, fstar, family)
+    res = fit(model, fw, loss, max_iter=100, starts=3)
+    return Instances(fstar, fw, res.pred, model_kind=model.kind, trained_with=loss, certificate=res.certificate,
+                     fstar_class_residual=np.zeros(B), features=h, w_sw=res.params, w_star=w_star,
+                     family=f"softmax/{family}")
+
+
+Generator = Callable[[np.random.Generator, int, int, int], Instances]
+
+
+def _pick(rng: np.random.Generator, families: tuple[str, ...]) -> str:
+    return str(rng.choice(families))
+
+
+#: Result name -> generator of a batch (rng, B, n, k); n and k are drawn by the caller.
+GENERATORS: dict[str, Generator] = {
+    "T0": lambda r, B, n, k: fitted_convex(r, B, n, k, _pick(r, WEAK_FAMILIES), "squared"),
+    "T1": lambda r, B, n, k: universal(r, B, n, k, _pick(r, UNIVERSAL_FAMILIES)),
+    "T2": lambda r, B, n, k: universal(r, B, n, k, _pick(r, UNIVERSAL_FAMILIES)),
+    "T3": lambda r, B, n, k: universal(r, B, n, k, _pick(r, UNIVERSAL_FAMILIES)),
+    "T4": lambda r, B, n, k: fitted_convex(r, B, n, k, _pick(r, WEAK_FAMILIES), "reverse_kl"),
+    "T5": lambda r, B, n, k: fitted_softmax(r, B, n, k, _pick(r, ("noisy", "independent")), "forward_kl"),
+    "T6": lambda r, B, n, k: approximate_or_misspecified(r, B, n, k, _pick(r, WEAK_FAMILIES)),
+    "NT-forward-convex": lambda r, B, n, k: fitted_convex(r, B, n, k, _pick(r, WEAK_FAMILIES), "forward_kl"),
+    "NT-reverse-softmax": lambda r, B, n, k: fitted_softmax(r, B, n, k, _pick(r, ("noisy", "independent")), "reverse_kl"),
+}

@@ -1,0 +1,413 @@
+r"""Certified solvers for the strong model's fit to weak labels, batched across instances.
+
+``fit(model_class, target, loss)`` minimises :math:`f(\theta) = \sum_j w_j\,\ell(F_\theta(x_j), T_j)`
+(weights normalised to sum to 1) and returns the minimiser with an optimality certificate:
+
+* Probability-convex classes (:class:`~bounds.classes.StochasticMatrixClass`,
+  :class:`~bounds.classes.MixtureClass`): f is convex in :math:`\theta \in` a product of simplices.
+  Solved by a primal-dual interior-point method (Newton steps on the perturbed KKT system, the
+  class's block structure used to solve it). The certificate is the Frank-Wolfe gap
+
+  .. math:: g(\theta) = \langle \nabla f(\theta), \theta\rangle - \sum_{\text{blocks } b} \min_{p\in b} \partial_p f(\theta)
+            = \max_{\theta' \text{ feasible}} \langle \nabla f(\theta), \theta - \theta'\rangle \;\ge\; f(\theta) - f^\star,
+
+  computed from the returned (exactly feasible) point. It is also exactly the slack that
+  theorem T6 needs: :math:`\langle\nabla f(\theta), \theta^\star - \theta\rangle \ge -g`.
+* :class:`~bounds.classes.SoftmaxLinearClass`: forward KL / CE are convex in W (soft-label
+  multinomial logistic regression) and solved by Newton's method; reverse KL and reverse CE are
+  not convex in W, so they are solved from several starts by regularised Newton and the
+  certificate is the gradient norm (a local, first-order certificate), with the smallest
+  Hessian eigenvalue reported as evidence of a local minimum.
+
+Losses: ``reverse_kl`` KL(F||T), ``forward_kl`` KL(T||F), ``ce`` (same minimiser as forward_kl),
+``rce`` -sum F log T (linear in F, so on probability-convex classes the minimiser is a vertex,
+found exactly), ``squared`` ||F - T||^2 (the squared-loss baseline of Charikar et al.).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bounds.classes import MixtureClass, ModelClass, SoftmaxLinearClass, StochasticMatrixClass
+from bounds.divergences import check_probs
+
+FIT_LOSSES = ("reverse_kl", "forward_kl", "ce", "rce", "squared")
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A solver result for B instances."""
+
+    params: np.ndarray  # natural parameters (A, alpha or W), batched
+    pred: np.ndarray  # (B, n, k) fitted distributions
+    objective: np.ndarray  # (B,) weighted mean loss at params
+    certificate: np.ndarray  # (B,) Frank-Wolfe gap (convex classes) or gradient norm (softmax-linear)
+    certificate_kind: str  # "frank-wolfe-gap" (global) or "gradient-norm" (local)
+    converged: np.ndarray  # (B,) bool: certificate <= tol
+    iterations: int
+    theta: np.ndarray | None = None  # simplex-block parameters for probability-convex classes
+    min_hessian_eig: np.ndarray | None = None  # softmax-linear only
+
+
+def fit(
+    model: ModelClass,
+    target: Any,
+    loss: str,
+    weights: Any = None,
+    *,
+    tol: float = 1e-10,
+    max_iter: int = 200,
+    starts: int = 4,
+    seed: int = 0,
+) -> Fit:
+    """Minimise the weighted mean of ``loss(F_theta(x_j), target_j)`` over ``model``; see the module docstring."""
+    if loss not in FIT_LOSSES:
+        raise ValueError(f"unknown loss {loss!r} for fit; known: {', '.join(FIT_LOSSES)}")
+    T = np.asarray(target, dtype=np.float64)
+    if T.ndim == 2:
+        T = T[None]
+    if T.shape != (model.batch, model.n, model.num_classes):
+        raise ValueError(
+            f"target: shape {T.shape} does not match the model class (B={model.batch}, n={model.n}, k={model.num_classes})"
+        )
+    T = check_probs(T, name="target")
+    w = _normalised_weights(weights, model.batch, model.n)
+    if isinstance(model, SoftmaxLinearClass):
+        return _fit_softmax(model, T, loss, w, tol=tol, max_iter=max_iter, starts=starts, seed=seed)
+    if isinstance(model, (StochasticMatrixClass, MixtureClass)):
+        if loss in ("forward_kl", "ce"):
+            _require_support(model, T)
+        if loss in ("reverse_kl", "rce") and np.any(T <= 0):
+            raise ValueError(
+                f"target: has zero probabilities, so {loss} is +inf at every interior member of the class; "
+                "smooth the target explicitly (bounds.Categorical.smoothed) first"
+            )
+        if loss == "rce":
+            return _fit_linear(model, T, w)
+        return _fit_ipm(model, T, "forward_kl" if loss == "ce" else loss, w, tol=tol, max_iter=max_iter)
+    raise TypeError(f"model: unsupported class {type(model).__name__}")
+
+
+# -- pointwise loss derivatives in the prediction F ------------------------------------------
+
+
+def pointwise(loss: str, F: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(value per (j, i), first derivative, second derivative) of the separable loss in F."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if loss == "reverse_kl":
+            logr = np.log(F) - np.log(T)
+            val = np.where(F > 0, F * logr, 0.0)
+            return val, logr + 1.0, 1.0 / F
+        if loss == "forward_kl":
+            val = np.where(T > 0, T * (np.log(T) - np.log(F)), 0.0)
+            return val, np.where(T > 0, -T / F, 0.0), np.where(T > 0, T / F**2, 0.0)
+        if loss == "ce":
+            return np.where(T > 0, -T * np.log(F), 0.0), np.where(T > 0, -T / F, 0.0), np.where(T > 0, T / F**2, 0.0)
+        if loss == "rce":
+            logT = np.log(T)
+            return np.where(F > 0, -F * logT, 0.0), -logT, np.zeros_like(F)
+        if loss == "squared":
+            d = F - T
+            return d * d, 2.0 * d, np.full_like(F, 2.0)
+    raise ValueError(f"unknown loss {loss!r}")
+
+
+def objective(loss: str, F: np.ndarray, T: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return np.einsum("bn,bn->b", w, pointwise(loss, F, T)[0].sum(axis=-1))
+
+
+def frank_wolfe_gap(model: StochasticMatrixClass | MixtureClass, theta: np.ndarray, T: np.ndarray, loss: str, w: np.ndarray) -> np.ndarray:
+    r""":math:`\max_{\theta'} \langle \nabla f(\theta), \theta - \theta' \rangle` over the product of simplices."""
+    F = model.predict(theta)
+    g = model.adjoint(w[..., None] * pointwise(loss, F, T)[1])
+    return np.einsum("bcp,bcp->b", g, theta) - g.min(axis=2).sum(axis=1)
+
+
+# -- probability-convex classes ---------------------------------------------------------------
+
+
+def _fit_linear(model: StochasticMatrixClass | MixtureClass, T: np.ndarray, w: np.ndarray) -> Fit:
+    """Reverse CE is linear in theta: each block puts all its mass on its smallest gradient entry."""
+    nb, bs = model.blocks
+    theta0 = np.full((model.batch, nb, bs), 1.0 / bs)
+    with np.errstate(divide="ignore"):
+        g = model.adjoint(w[..., None] * -np.log(T))
+    theta = np.zeros_like(theta0)
+    np.put_along_axis(theta, g.argmin(axis=2)[..., None], 1.0, axis=2)
+    return _finish_convex(model, theta, T, "rce", w, iterations=1, tol=0.0)
+
+
+def _fit_ipm(model: StochasticMatrixClass | MixtureClass, T: np.ndarray, loss: str, w: np.ndarray, *, tol: float, max_iter: int) -> Fit:
+    """Primal-dual interior point for min f(theta), theta >= 0, every block summing to 1.
+
+    Perturbed KKT: grad f - lam + E^T nu = 0, lam * theta = 1/t, E theta = 1. Each Newton step
+    eliminates d_lam and solves (H + lam/theta) d_theta + E^T d_nu = -grad f - E^T nu + 1/(t theta),
+    E d_theta = 1 - E theta through the class's structured solver; step lengths keep theta, lam > 0
+    and reduce the residual (backtracking); t grows with the surrogate gap theta . lam.
+    """
+    B = model.batch
+    nb, bs = model.blocks
+    P = nb * bs
+    theta = np.full((B, nb, bs), 1.0 / bs)
+    lam = np.ones((B, nb, bs))
+    nu = np.zeros((B, nb))
+    mu, alpha, beta = 10.0, 0.01, 0.5
+    active = np.ones(B, dtype=bool)
+
+    def residuals(th: np.ndarray, la: np.ndarray, n_: np.ndarray, t: np.ndarray, idx: np.ndarray):
+        F = model_predict(th, idx)
+        _, d1, _ = pointwise(loss, F, T[idx])
+        grad = model_adjoint(w[idx][..., None] * d1, idx)
+        r_dual = grad - la + n_[..., None]
+        r_cent = la * th - 1.0 / t[:, None, None]
+        r_pri = th.sum(axis=2) - 1.0
+        norm = np.sqrt((r_dual**2).sum((1, 2)) + (r_cent**2).sum((1, 2)) + (r_pri**2).sum(1))
+        return grad, r_dual, r_cent, r_pri, norm
+
+    sub_cache: dict[bytes, Any] = {}
+
+    def submodel(idx: np.ndarray):
+        key = idx.tobytes()
+        if key not in sub_cache:
+            sub_cache.clear()
+            sub_cache[key] = _subset(model, idx)
+        return sub_cache[key]
+
+    def model_predict(th: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        return submodel(idx).predict(th)
+
+    def model_adjoint(g: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        return submodel(idx).adjoint(g)
+
+    it = 0
+    for it in range(1, max_iter + 1):
+        idx = np.flatnonzero(active)
+        if idx.size == 0:
+            break
+        th, la, n_ = theta[idx], lam[idx], nu[idx]
+        gap = (th * la).sum((1, 2))
+        t = mu * P / gap
+        grad, r_dual, r_cent, r_pri, norm0 = residuals(th, la, n_, t, idx)
+        F = model_predict(th, idx)
+        curv = w[idx][..., None] * pointwise(loss, F, T[idx])[2]
+        rhs = -r_dual - r_cent / th
+        d_th, d_nu = submodel(idx).newton_system(curv, la / th, rhs, -r_pri)
+        d_la = -(r_cent + la * d_th) / th
+        # Largest step keeping lam and theta positive, then backtrack on the residual norm.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            s_lam = np.where(d_la < 0, -la / d_la, np.inf).min((1, 2))
+            s_th = np.where(d_th < 0, -th / d_th, np.inf).min((1, 2))
+        s = 0.99 * np.minimum(1.0, np.minimum(s_lam, s_th))
+        pending = np.ones(idx.size, dtype=bool)
+        for _ in range(60):
+            cand_th = th + s[:, None, None] * d_th
+            cand_la = la + s[:, None, None] * d_la
+            cand_nu = n_ + s[:, None] * d_nu
+            ok_pos = (cand_th > 0).all((1, 2))
+            with np.errstate(invalid="ignore"):
+                _, _, _, _, norm1 = residuals(np.where(ok_pos[:, None, None], cand_th, th), cand_la, cand_nu, t, idx)
+            good = ok_pos & (norm1 <= (1 - alpha * s) * norm0)  # False where norm1 is NaN (left the domain)
+            pending &= ~good
+            if not pending.any():
+                break
+            s = np.where(pending, s * beta, s)
+        theta[idx] = th + s[:, None, None] * d_th
+        lam[idx] = la + s[:, None, None] * d_la
+        nu[idx] = n_ + s[:, None] * d_nu
+        gap_new = (theta[idx] * lam[idx]).sum((1, 2))
+        _, r_dual, _, r_pri, _ = residuals(theta[idx], lam[idx], nu[idx], t, idx)
+        feas = np.sqrt((r_dual**2).sum((1, 2)) + (r_pri**2).sum(1))
+        done = (gap_new <= 0.05 * tol) & (feas <= 0.05 * tol)
+        active[idx[done]] = False
+    return _finish_convex(model, theta, T, loss, w, iterations=it, tol=tol)
+
+
+def _finish_convex(model: StochasticMatrixClass | MixtureClass, theta: np.ndarray, T: np.ndarray, loss: str, w: np.ndarray, *, iterations: int, tol: float) -> Fit:
+    theta = np.clip(theta, 0.0, None)
+    theta /= theta.sum(axis=2, keepdims=True)  # exactly feasible point; the certificate is computed here
+    F = model.predict(theta)
+    cert = np.maximum(frank_wolfe_gap(model, theta, T, loss, w), 0.0)
+    return Fit(
+        params=model.params_view(theta),
+        pred=F,
+        objective=objective(loss, F, T, w),
+        certificate=cert,
+        certificate_kind="frank-wolfe-gap",
+        converged=cert <= max(tol, 1e-9),
+        iterations=iterations,
+        theta=theta,
+    )
+
+
+def _subset(model: StochasticMatrixClass | MixtureClass, idx: np.ndarray) -> StochasticMatrixClass | MixtureClass:
+    if idx.size == model.batch:
+        return model
+    # Bypass re-validation: rows were validated when the full model was built.
+    sub = object.__new__(type(model))
+    for field, value in model.__dict__.items():
+        object.__setattr__(sub, field, value[idx] if isinstance(value, np.ndarray) else value)
+    return sub
+
+
+def _require_support(model: StochasticMatrixClass | MixtureClass, T: np.ndarray) -> None:
+    """Forward KL is finite only if the class can put mass wherever the target has mass."""
+    nb, bs = model.blocks
+    F = model.predict(np.full((model.batch, nb, bs), 1.0 / bs))
+    if np.any((F <= 0) & (T > 0)):
+        raise ValueError("target: puts mass on a class that every member of the model class gives probability 0 (forward KL is infinite)")
+
+
+def _normalised_weights(weights: Any, B: int, n: int) -> np.ndarray:
+    if weights is None:
+        return np.full((B, n), 1.0 / n)
+    w = np.asarray(weights, dtype=np.float64)
+    if w.ndim == 1:
+        w = np.broadcast_to(w, (B, n))
+    if w.shape != (B, n):
+        raise ValueError(f"weights: shape {w.shape} does not match (B={B}, n={n})")
+    if np.any(~np.isfinite(w)) or np.any(w < 0) or np.any(w.sum(1) <= 0):
+        raise ValueError("weights: must be finite, non-negative, with a positive sum per instance")
+    return w / w.sum(axis=1, keepdims=True)
+
+
+# -- softmax-linear class ---------------------------------------------------------------------
+
+
+def _fit_softmax(model: SoftmaxLinearClass, T: np.ndarray, loss: str, w: np.ndarray, *, tol: float, max_iter: int, starts: int, seed: int) -> Fit:
+    """Newton on W (last row fixed at 0, which loses nothing: softmax ignores a shared shift).
+
+    forward_kl / ce / squared... : convex cases start at W = 0; reverse_kl and rce are non-convex:
+    start at 0, at the forward-KL solution and at random points, keep the lowest objective.
+    """
+    if loss == "squared":
+        raise ValueError("loss 'squared' is only supported on the probability-convex classes")
+    if loss in ("reverse_kl", "rce") and np.any(T <= 0):
+        raise ValueError(f"target: has zero probabilities, so {loss} is +inf for every softmax prediction; smooth it first")
+    B, k, d = model.batch, model.num_classes, model.features.shape[2]
+    base = "forward_kl" if loss == "ce" else loss
+    W0 = np.zeros((B, k, d))
+    W, iters = _newton_softmax(model, T, base, w, W0, tol, max_iter)
+    if base in ("reverse_kl", "rce"):
+        rng = np.random.default_rng(seed)
+        Wf, _ = _newton_softmax(model, T, "forward_kl", w, W0, tol, max_iter)
+        inits = [Wf] + [rng.normal(scale=1.0, size=(B, k, d)) for _ in range(max(starts - 2, 0))]
+        best = _softmax_objective(model, W, T, base, w)
+        for init in inits:
+            Wc, it_c = _newton_softmax(model, T, base, w, init, tol, max_iter)
+            iters += it_c
+            obj = _softmax_objective(model, Wc, T, base, w)
+            better = obj < best - 1e-13
+            W = np.where(better[:, None, None], Wc, W)
+            best = np.where(better, obj, best)
+    grad, hess = _softmax_derivatives(model, W, T, base, w)
+    gnorm = np.sqrt((grad**2).sum((1, 2)))
+    P = (k - 1) * d
+    min_eig = np.linalg.eigvalsh(hess.reshape(B, P, P))[:, 0]
+    F = model.predict(W)
+    return Fit(
+        params=W,
+        pred=F,
+        objective=objective(loss, F, T, w),
+        certificate=gnorm,
+        certificate_kind="gradient-norm",
+        converged=gnorm <= max(tol, 1e-9),
+        iterations=iters,
+        min_hessian_eig=min_eig,
+    )
+
+
+def _softmax_objective(model: SoftmaxLinearClass, W: np.ndarray, T: np.ndarray, loss: str, w: np.ndarray) -> np.ndarray:
+    return objective(loss, model.predict(W), T, w)
+
+
+def _softmax_derivatives(model: SoftmaxLinearClass, W: np.ndarray, T: np.ndarray, loss: str, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""Gradient (B, k-1, d) and Hessian (B, k-1, d, k-1, d) in the free rows of W.
+
+    Per example, in the logits a with p = softmax(a) and :math:`\bar v = \langle p, v\rangle`:
+    forward KL: g = p - T, H = diag(p) - p p^T.
+    reverse CE (v = -log T) and reverse KL (v = log p - log T, plus the entropy term):
+    g_l = p_l (v_l - \bar v); H = diag(p (v - \bar v)) - p p^T * ((v_l - \bar v) + (v_m - \bar v)),
+    and reverse KL adds diag(p) - p p^T. Then g_W = sum_j w_j g_j h_j^T, H_W = sum_j w_j H_j (x) h_j h_j^T.
+    """
+    h = model.features
+    p = model.predict(W)
+    if loss == "forward_kl":
+        g = p - T
+        Hs = _diag(p) - p[..., :, None] * p[..., None, :]
+    else:
+        if loss == "rce":
+            v = -np.log(T)
+        else:
+            a = model.logits(W)
+            v = a - _logsumexp(a)[..., None] - np.log(T)  # log p without underflow
+        c = v - (p * v).sum(-1, keepdims=True)
+        g = p * c
+        Hs = _diag(p * c) - p[..., :, None] * p[..., None, :] * (c[..., :, None] + c[..., None, :])
+        if loss == "reverse_kl":
+            Hs = Hs + _diag(p) - p[..., :, None] * p[..., None, :]
+    B, n, k = p.shape
+    d = h.shape[2]
+    grad = np.einsum("bn,bnl,bnd->bld", w, g[..., : k - 1], h)
+    # H_W[(l, d), (m, e)] = sum_j w_j Hs_j[l, m] h_jd h_je, as one batched matrix product over j.
+    Hw = (w[..., None, None] * Hs[..., : k - 1, : k - 1]).reshape(B, n, -1)
+    outer = (h[..., :, None] * h[..., None, :]).reshape(B, n, d * d)
+    hess = (np.swapaxes(Hw, 1, 2) @ outer).reshape(B, k - 1, k - 1, d, d).transpose(0, 1, 3, 2, 4)
+    return grad, hess
+
+
+def _logsumexp(a: np.ndarray) -> np.ndarray:
+    top = a.max(axis=-1, keepdims=True)
+    return (top + np.log(np.exp(a - top).sum(axis=-1, keepdims=True)))[..., 0]
+
+
+def _diag(x: np.ndarray) -> np.ndarray:
+    return x[..., :, None] * np.eye(x.shape[-1])
+
+
+def _newton_softmax(model: SoftmaxLinearClass, T: np.ndarray, loss: str, w: np.ndarray, W0: np.ndarray, tol: float, max_iter: int) -> tuple[np.ndarray, int]:
+    """Regularised Newton (H + rho I, rho lifting the spectrum above 1e-10) with Armijo backtracking."""
+    B, k, d = W0.shape
+    P = (k - 1) * d
+    W = W0 - W0[:, k - 1 : k, :]  # put the fixed row at 0
+    active = np.ones(B, dtype=bool)
+    it = 0
+    for it in range(1, max_iter + 1):
+        idx = np.flatnonzero(active)
+        if idx.size == 0:
+            break
+        sub = SoftmaxLinearClass.__new__(SoftmaxLinearClass)
+        object.__setattr__(sub, "features", model.features[idx])
+        object.__setattr__(sub, "num_classes", k)
+        Wi, Ti, wi = W[idx], T[idx], w[idx]
+        grad, hess = _softmax_derivatives(sub, Wi, Ti, loss, wi)
+        gnorm = np.sqrt((grad**2).sum((1, 2)))
+        done = gnorm <= 0.1 * tol
+        H = hess.reshape(idx.size, P, P)
+        if loss == "forward_kl":  # convex: a tiny ridge covers rank-deficient features
+            rho = np.full(idx.size, 1e-10)
+        else:
+            eig_min = np.linalg.eigvalsh(H)[:, 0]
+            rho = np.maximum(0.0, -eig_min) + 1e-10 + 1e-3 * np.minimum(gnorm, 1.0) * (eig_min < 1e-8)
+        H = H + rho[:, None, None] * np.eye(P)
+        step = -np.linalg.solve(H, grad.reshape(idx.size, P, 1))[..., 0].reshape(idx.size, k - 1, d)
+        f0 = _softmax_objective(sub, Wi, Ti, loss, wi)
+        slope = (grad * step).sum((1, 2))
+        s = np.ones(idx.size)
+        accepted = np.zeros(idx.size, dtype=bool)
+        for _ in range(50):
+            cand = Wi.copy()
+            cand[:, : k - 1] += s[:, None, None] * step
+            f1 = _softmax_objective(sub, cand, Ti, loss, wi)
+            ok = f1 <= f0 + 1e-4 * s * slope + 1e-15 * np.abs(f0)
+            accepted |= ok
+            if accepted.all():
+                break
+            s = np.where(accepted, s, 0.5 * s)
+        Wi = Wi.copy()
+        Wi[:, : k - 1] += np.where(accepted & ~done, s, 0.0)[:, None, None] * step
+        W[idx] = Wi
+        active[idx[done | ~accepted]] = False
+    return W, it

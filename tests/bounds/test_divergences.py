@@ -1,0 +1,150 @@
+"""Divergences and losses: identities, boundary conventions, gradients, bad input."""
+
+import numpy as np
+import pytest
+import torch
+from bounds_strategies import simplex_rows
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from bounds import (
+    LOSSES,
+    Categorical,
+    cross_entropy,
+    entropy,
+    forward_kl,
+    get_loss,
+    kl,
+    reverse_cross_entropy,
+    reverse_kl,
+    total_variation,
+)
+
+pairs = st.integers(1, 6).flatmap(lambda n: st.integers(2, 10).flatmap(lambda k: st.tuples(simplex_rows(n, k), simplex_rows(n, k, 1e-4))))
+
+
+@given(pairs)
+def test_kl_identities(pq):
+    p, q = pq
+    d = kl(p, q)
+    assert np.all(d >= -1e-12)
+    np.testing.assert_allclose(kl(p, p), 0.0, atol=1e-12)
+    np.testing.assert_allclose(cross_entropy(p, q), entropy(p) + d, rtol=1e-10, atol=1e-10)
+    assert np.all(total_variation(p, q) <= np.sqrt(np.maximum(d, 0) / 2) + 1e-12)  # Pinsker
+
+
+@given(pairs)
+def test_losses_are_the_named_directions(pq):
+    weak, strong = pq
+    np.testing.assert_allclose(forward_kl(strong, weak), kl(weak, strong))
+    np.testing.assert_allclose(reverse_kl(strong, weak), kl(strong, weak))
+    # RCE = reverse KL + H(F_sw)
+    np.testing.assert_allclose(reverse_cross_entropy(strong, weak), reverse_kl(strong, weak) + entropy(strong), rtol=1e-10, atol=1e-10)
+
+
+@given(st.integers(2, 8).flatmap(lambda k: hnp.arrays(np.float64, (3, k), elements=st.floats(-30, 30))), st.integers(0, 10**6))
+def test_numpy_and_torch_agree_from_logits(a, seed):
+    b = np.random.default_rng(seed).normal(size=a.shape) * 5
+    for name, loss in LOSSES.items():
+        v_np = loss(Categorical.from_logits(a), Categorical.from_logits(b))
+        v_t = loss(Categorical.from_logits(torch.tensor(a)), Categorical.from_logits(torch.tensor(b))).numpy()
+        np.testing.assert_allclose(v_np, v_t, rtol=1e-9, atol=1e-9, err_msg=name)
+        # The probability path gives the same value as the logit path.
+        v_p = loss(Categorical.from_probs(np.exp(Categorical.from_logits(a).log_probs)), Categorical.from_logits(b))
+        np.testing.assert_allclose(v_p, v_np, rtol=1e-7, atol=1e-9, err_msg=name)
+
+
+def test_boundary_conventions():
+    p = np.array([[0.0, 1.0]])
+    q = np.array([[0.5, 0.5]])
+    assert kl(p, q)[0] == pytest.approx(np.log(2))  # 0 log 0 = 0
+    assert entropy(p)[0] == 0.0
+    assert np.isinf(kl(q, p)[0])  # mass where the second argument has none
+    assert np.isinf(reverse_kl(q, p)[0]) and np.isinf(reverse_cross_entropy(q, p)[0])
+    smoothed = Categorical.from_probs(p).smoothed(1e-3)
+    assert np.isfinite(reverse_kl(Categorical.from_probs(q), smoothed)[0])
+    np.testing.assert_allclose(smoothed.probs, [[5e-4, 1 - 5e-4]])
+
+
+def test_binary_logit_is_two_class_softmax():
+    z = np.array([-3.0, 0.0, 2.5])
+    two = Categorical.from_logits(np.stack([np.zeros_like(z), z], -1))
+    np.testing.assert_allclose(Categorical.from_binary_logit(z).log_probs, two.log_probs)
+    np.testing.assert_allclose(Categorical.from_binary_probs(1 / (1 + np.exp(-z))).log_probs, two.log_probs, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", list(LOSSES))
+@pytest.mark.parametrize("binary", [False, True])
+def test_gradcheck_float64(name, binary):
+    g = torch.Generator().manual_seed(0)
+    shape = (5,) if binary else (5, 4)
+    z = torch.randn(shape, generator=g, dtype=torch.float64, requires_grad=True)
+    zw = torch.randn(shape, generator=g, dtype=torch.float64, requires_grad=True)
+    make = Categorical.from_binary_logit if binary else Categorical.from_logits
+
+    def f(a, b):
+        return LOSSES[name](make(a), make(b), reduction="mean")
+
+    assert torch.autograd.gradcheck(f, (z, zw))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_gradients_finite_for_huge_logits(name, dtype):
+    z = torch.tensor([[1e4, -1e4, 0.0], [-1e4, 1e4, 5.0]], dtype=dtype, requires_grad=True)
+    zw = torch.tensor([[-1e4, 1e4, 0.0], [1e4, 0.0, -1e4]], dtype=dtype)
+    v = LOSSES[name](Categorical.from_logits(z), Categorical.from_logits(zw), reduction="mean")
+    v.backward()
+    assert torch.isfinite(v) and torch.isfinite(z.grad).all()
+
+
+def test_binary_gradients_match_closed_forms():
+    z = torch.linspace(-4, 4, 9, dtype=torch.float64, requires_grad=True)
+    zw = torch.full_like(z, 0.7)
+    s = torch.sigmoid(z.detach())
+    expected = {"forward_kl": s - torch.sigmoid(zw), "ce": s - torch.sigmoid(zw),
+                "reverse_kl": s * (1 - s) * (z.detach() - zw), "rce": -s * (1 - s) * zw}
+    for name, want in expected.items():
+        loss = LOSSES[name](Categorical.from_binary_logit(z), Categorical.from_binary_logit(zw), reduction="sum")
+        (g,) = torch.autograd.grad(loss, z)
+        torch.testing.assert_close(g, want)
+
+
+def test_mean_reduces_over_examples_not_classes():
+    p = np.array([[0.2, 0.3, 0.5], [0.6, 0.2, 0.2]])
+    q = np.array([[0.3, 0.3, 0.4], [0.1, 0.1, 0.8]])
+    assert kl(p, q, reduction="mean") == pytest.approx(kl(p, q).sum() / 2)
+    assert kl(p, q, reduction="mean", weights=[1.0, 3.0]) == pytest.approx((kl(p, q) * [1, 3]).sum() / 4)
+    with pytest.raises(ValueError, match="reduction"):
+        kl(p, q, reduction="batchmean")
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (np.array([[0.5, -0.2, 0.7]]), "non-negative"),
+        (np.array([[np.nan, 0.5, 0.5]]), "NaN"),
+        (np.array([[0.5, 0.2, 0.2]]), "sum to 1"),
+        (np.array(0.3), "scalar"),
+    ],
+)
+def test_bad_probabilities_name_the_argument(bad, message):
+    with pytest.raises(ValueError, match=message) as err:
+        kl(bad, np.array([[0.2, 0.3, 0.5]]))
+    assert err.value.args[0].startswith("p:")
+    with pytest.raises(ValueError, match="^weak:"):
+        forward_kl(np.array([[0.2, 0.3, 0.5]]), bad)
+
+
+def test_shape_mismatch_and_bad_logits():
+    with pytest.raises(ValueError, match="shape mismatch.*strong.*weak"):
+        reverse_kl(np.full((2, 3), 1 / 3), np.full((2, 4), 1 / 4))
+    with pytest.raises(ValueError, match="shape mismatch"):
+        kl(np.full((2, 3), 1 / 3), np.full((5, 3), 1 / 3))
+    with pytest.raises(ValueError, match="logits: contains NaN"):
+        Categorical.from_logits(np.array([[0.0, np.nan]]))
+    with pytest.raises(ValueError, match=r"prob: probabilities must lie in \[0, 1\]"):
+        Categorical.from_binary_probs(np.array([1.5]))
+    with pytest.raises(ValueError, match="unknown loss"):
+        get_loss("kl_forward")
