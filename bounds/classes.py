@@ -35,6 +35,16 @@ def _as_batched(x: np.ndarray, name: str, ndim: int) -> np.ndarray:
     return x
 
 
+#: Relative ridge on Newton systems. It only steers the search (a near-singular system arises when
+#: a feature column is ~0 for every sample); optimality is judged by the independent certificate.
+_RIDGE = 1e-13
+
+
+def _scale(M: np.ndarray) -> np.ndarray:
+    """Largest diagonal entry of each matrix, broadcastable onto the diagonal."""
+    return np.abs(np.diagonal(M, axis1=-2, axis2=-1)).max(-1, keepdims=True) + 1e-300
+
+
 @dataclass(frozen=True)
 class StochasticMatrixClass:
     r""":math:`F(x_j) = A h_j`, :math:`A` column-stochastic (k x m), :math:`h_j \in \Delta^m`.
@@ -91,11 +101,12 @@ class StochasticMatrixClass:
         B, n, m = h.shape
         outer = (h[:, :, :, None] * h[:, :, None, :]).reshape(B, n, m * m)
         K = (np.swapaxes(curv, 1, 2) @ outer).reshape(B, -1, m, m)  # (B, k, m, m)
-        K[..., np.arange(m), np.arange(m)] += np.swapaxes(D, 1, 2)
+        K[..., np.arange(m), np.arange(m)] += np.swapaxes(D, 1, 2) + _RIDGE * _scale(K)
         Kinv = np.linalg.inv(K)
         r_i = np.swapaxes(rhs, 1, 2)[..., None]  # (B, k, m, 1)
         Kr = (Kinv @ r_i)[..., 0]  # (B, k, m)
         S = Kinv.sum(axis=1)  # (B, m, m)
+        S[..., np.arange(m), np.arange(m)] += _RIDGE * _scale(S)
         nu = np.linalg.solve(S, (Kr.sum(axis=1) - s)[..., None])[..., 0]
         delta = Kr - (Kinv @ nu[:, None, :, None])[..., 0]
         return np.swapaxes(delta, 1, 2), nu
@@ -150,7 +161,7 @@ class MixtureClass:
         L = G.shape[1]
         Gf = G.reshape(G.shape[0], L, -1)
         H = (Gf * curv.reshape(G.shape[0], 1, -1)) @ np.swapaxes(Gf, 1, 2)
-        H[:, np.arange(L), np.arange(L)] += D[:, 0]
+        H[:, np.arange(L), np.arange(L)] += D[:, 0] + _RIDGE * _scale(H)
         kkt = np.zeros((G.shape[0], L + 1, L + 1))
         kkt[:, :L, :L] = H
         kkt[:, :L, L] = 1.0

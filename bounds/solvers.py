@@ -264,7 +264,7 @@ def _normalised_weights(weights: Any, B: int, n: int) -> np.ndarray:
     if weights is None:
         return np.full((B, n), 1.0 / n)
     w = np.asarray(weights, dtype=np.float64)
-    if w.ndim == 1:
+    if w.ndim == 1 and w.shape[0] == n:
         w = np.broadcast_to(w, (B, n))
     if w.shape != (B, n):
         raise ValueError(f"weights: shape {w.shape} does not match (B={B}, n={n})")

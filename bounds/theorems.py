@@ -80,7 +80,11 @@ class Instances:
         return np.where(self.weights > 0, per_sample * self.weights, 0.0).sum(axis=1)
 
     def err(self, F: np.ndarray) -> np.ndarray:
-        return self.mean(kl(self.fstar, F))
+        return self.kl_mean(self.fstar, F)
+
+    def kl_mean(self, p: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """E KL(p || q), with the rounding residue below 0 clipped (KL >= 0 exactly)."""
+        return np.maximum(self.mean(kl(p, q)), 0.0)
 
     def floor(self) -> np.ndarray:
         """gamma: the claimed floor, or the smallest entry of F_w and F_sw (over positive-weight samples)."""
@@ -191,11 +195,11 @@ def gap(inst: Instances) -> np.ndarray:
 
 
 def forward_misfit(inst: Instances) -> np.ndarray:
-    return inst.mean(kl(inst.fw, inst.fsw))
+    return inst.kl_mean(inst.fw, inst.fsw)
 
 
 def reverse_misfit(inst: Instances) -> np.ndarray:
-    return inst.mean(kl(inst.fsw, inst.fw))
+    return inst.kl_mean(inst.fsw, inst.fw)
 
 
 def pinsker_constant(gamma: np.ndarray) -> np.ndarray:
@@ -311,8 +315,8 @@ def _disagreement_sides(inst: Instances, with_slack: bool):
 
 def _t5_sides(inst: Instances):
     """E KL(F_sw||F*) = E KL(F_w||F*) - E KL(F_w||F_sw) up to <r, W_sw - W*>, r the moment residual."""
-    lhs = inst.mean(kl(inst.fsw, inst.fstar))
-    rhs = inst.mean(kl(inst.fw, inst.fstar)) - forward_misfit(inst)
+    lhs = inst.kl_mean(inst.fsw, inst.fstar)
+    rhs = inst.kl_mean(inst.fw, inst.fstar) - forward_misfit(inst)
     r = np.einsum("bn,bnk,bnd->bkd", inst.weights, inst.fw - inst.fsw, inst.features)
     delta = inst.w_sw - inst.w_star
     delta = delta - delta.mean(axis=1, keepdims=True)  # softmax ignores a shared shift; sum_k r_k = 0

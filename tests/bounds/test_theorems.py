@@ -1,0 +1,149 @@
+"""Each theorem on instances built to break it; each non-theorem refuted by a found counterexample."""
+
+import numpy as np
+import pytest
+from bounds_strategies import same_shape_triples, seeds
+from hypothesis import find, given, settings
+from hypothesis import strategies as st
+
+from bounds.instances import GENERATORS, approximate_or_misspecified, fitted_convex, fitted_softmax
+from bounds.theorems import (
+    COUNTEREXAMPLE_MARGIN,
+    NT_FORWARD,
+    NT_SOFTMAX,
+    T0,
+    T1,
+    T2,
+    T3,
+    T4,
+    T5,
+    T6,
+    THEOREMS,
+    Instances,
+    Theorem,
+    applicable,
+    forward_misfit,
+    gap,
+    pinsker_constant,
+)
+
+
+def _instances(triple):
+    return Instances(*triple)
+
+
+@given(same_shape_triples())
+def test_universal_bounds_hold(triple):
+    inst = _instances(triple)
+    for thm in (T1, T2, T3):
+        res = thm.check(inst)
+        assert res.hypotheses_met.all()
+        assert res.holds.all(), (thm.name, res.lhs, res.rhs)
+
+
+@given(same_shape_triples())
+def test_t3_is_never_looser_than_t1_t2(triple):
+    res = T3.check(_instances(triple))
+    l3 = np.maximum(res.extras["bound_forward"], res.extras["bound_reverse"])
+    l12 = np.maximum(res.extras["t1_lower"], res.extras["t2_lower"])
+    assert np.all(l3 >= l12 - 1e-12 * np.abs(l12))
+    strictly = res.extras["misfit"] > 1e-8
+    assert np.all(l3[strictly] > l12[strictly])
+
+
+def test_a_tenfold_sharper_t1_is_refuted():
+    """The check can fail: with C(gamma)/10 instead of C(gamma), a counterexample exists and is found."""
+    def sides(inst):
+        return np.abs(gap(inst)), pinsker_constant(inst.floor()) / 10 * np.sqrt(forward_misfit(inst)), np.zeros(inst.batch), {}
+
+    wrong = Theorem("T1/10", "too sharp", "", T1.hypotheses, sides)
+    triple = find(same_shape_triples(floor_exponent=(-1.5, -1.0)), lambda t: not wrong.check(_instances(t)).holds.all(),
+                  settings=settings(max_examples=5000, database=None))
+    assert not wrong.check(_instances(triple)).holds.all()
+    assert T1.check(_instances(triple)).holds.all()
+
+
+@pytest.mark.parametrize("name", ["T0", "T4", "T6"])
+@given(seed=seeds, family=st.sampled_from(["noisy", "independent", "near-boundary"]))
+@settings(max_examples=500)
+def test_fitted_theorems_hold(name, seed, family):
+    rng = np.random.default_rng(seed)
+    k, n = int(rng.integers(2, 8)), int(rng.integers(1, 40))
+    if name == "T6":
+        inst = approximate_or_misspecified(rng, 2, n, k, family)
+    else:
+        inst = fitted_convex(rng, 2, n, k, family, {"T0": "squared", "T4": "reverse_kl"}[name])
+    res = THEOREMS[name].check(inst)
+    # The allowance is the solver's own certificate, so the inequality must hold on every instance,
+    # including the rare degenerate ones whose certificate misses the 1e-9 "exact" threshold.
+    assert res.holds.all(), (res.lhs, res.rhs, res.allowance)
+    assert res.hypotheses["prob_convex"].all() and (name == "T6" or res.hypotheses["realizable"].all())
+
+
+@given(seed=seeds)
+@settings(max_examples=500)
+def test_t5_dual_identity(seed):
+    rng = np.random.default_rng(seed)
+    inst = fitted_softmax(rng, 2, int(rng.integers(3, 40)), int(rng.integers(2, 6)), "noisy", "forward_kl")
+    res = T5.check(inst)
+    met = res.hypotheses_met
+    assert met.any()
+    assert res.holds[met].all()
+    assert np.abs(res.extras["identity_residual"][met]).max() < 1e-8
+
+
+def _certified_counterexample(thm, inst):
+    return thm.counterexamples(thm.check(inst), inst).any()
+
+
+def test_forward_kl_on_convex_class_is_refuted():
+    def build(seed):
+        rng = np.random.default_rng(seed)
+        return fitted_convex(rng, 8, int(rng.integers(1, 20)), int(rng.integers(2, 6)), "noisy", "forward_kl")
+
+    seed = find(seeds, lambda s: _certified_counterexample(NT_FORWARD, build(s)), settings=settings(max_examples=500, database=None))
+    inst = build(seed)
+    res = NT_FORWARD.check(inst)
+    i = int(np.argmax(res.lhs - res.rhs))
+    assert res.lhs[i] - res.rhs[i] > COUNTEREXAMPLE_MARGIN and inst.certificate[i] < 1e-9
+    # The same instance satisfies T4 when trained with reverse KL instead: the loss is what matters.
+    assert T4.check(fitted_convex(np.random.default_rng(seed), 8, inst.fstar.shape[1], inst.fstar.shape[2], "noisy", "reverse_kl")).holds.all()
+
+
+def test_reverse_kl_on_softmax_class_is_refuted():
+    def build(seed):
+        rng = np.random.default_rng(seed)
+        return fitted_softmax(rng, 4, int(rng.integers(5, 30)), int(rng.integers(2, 5)), "noisy", "reverse_kl")
+
+    seed = find(seeds, lambda s: _certified_counterexample(NT_SOFTMAX, build(s)), settings=settings(max_examples=200, database=None))
+    assert _certified_counterexample(NT_SOFTMAX, build(seed))
+
+
+def test_hypotheses_are_checked_not_assumed():
+    rng = np.random.default_rng(0)
+    fwd = fitted_convex(rng, 2, 10, 3, "noisy", "forward_kl")
+    assert not T4.check(fwd).hypotheses["reverse_fit"].any()
+    assert T0.check(fwd).hypotheses_met.sum() == 0
+    bare = Instances(fwd.fstar, fwd.fw, fwd.fsw)
+    assert set(applicable(bare)) == {"T1", "T2", "T3"}
+    zero = Instances(np.full((1, 2, 2), 0.5), np.array([[[1.0, 0.0], [0.5, 0.5]]]), np.full((1, 2, 2), 0.5))
+    assert not T1.check(zero).hypotheses["floor"].any()
+
+
+def test_every_generator_meets_its_hypotheses():
+    rng = np.random.default_rng(1)
+    for name, gen in GENERATORS.items():
+        inst = gen(rng, 4, 12, 3)
+        assert THEOREMS[name].check(inst).hypotheses_met.any(), name
+
+
+def test_instances_bad_input():
+    good = np.full((3, 2), 0.5)
+    with pytest.raises(ValueError, match="shape mismatch"):
+        Instances(good, good, np.full((4, 2), 0.5))
+    with pytest.raises(ValueError, match="fw: each row must sum to 1"):
+        Instances(good, np.full((3, 2), 0.4), good)
+    with pytest.raises(ValueError, match="fstar: expected shape"):
+        Instances(np.full(3, 0.5), good, good)
+    with pytest.raises(ValueError, match="weights"):
+        Instances(good, good, good, weights=-np.ones(3))
