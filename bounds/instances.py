@@ -137,7 +137,7 @@ def fitted_softmax(rng: np.random.Generator, B: int, n: int, k: int, family: str
     w_star = rng.normal(scale=float(rng.choice([0.5, 1.0, 2.0])), size=(B, k, d))
     fstar = model.predict(w_star)
     fw = weak_labels(rng, fstar, family)
-    res = fit(model, fw, loss, max_iter=100, starts=3)
+    res = fit(model, fw, loss, max_iter=100, starts=2)
     return Instances(fstar, fw, res.pred, model_kind=model.kind, trained_with=loss, certificate=res.certificate,
                      fstar_class_residual=np.zeros(B), features=h, w_sw=res.params, w_star=w_star,
                      family=f"softmax/{family}")

@@ -317,6 +317,9 @@ def _t5_sides(inst: Instances):
     """E KL(F_sw||F*) = E KL(F_w||F*) - E KL(F_w||F_sw) up to <r, W_sw - W*>, r the moment residual."""
     lhs = inst.kl_mean(inst.fsw, inst.fstar)
     rhs = inst.kl_mean(inst.fw, inst.fstar) - forward_misfit(inst)
+    if not _has_softmax_params(inst).all():  # the 'parameters' hypothesis fails: nothing to compare with
+        nan = np.full(inst.batch, np.nan)
+        return nan, nan, nan, {}
     r = np.einsum("bn,bnk,bnd->bkd", inst.weights, inst.fw - inst.fsw, inst.features)
     delta = inst.w_sw - inst.w_star
     delta = delta - delta.mean(axis=1, keepdims=True)  # softmax ignores a shared shift; sum_k r_k = 0

@@ -24,7 +24,7 @@ from bounds.theorems import THEOREMS, CheckResult, Instances, NonTheorem
 #: Non-theorem searches are capped: each certified softmax fit needs several Newton runs.
 NON_THEOREM_CAP = 1000
 MAX_POINTS = 2000
-BATCH = 64
+BATCH = 256
 
 
 @dataclass
