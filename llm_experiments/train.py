@@ -1,0 +1,193 @@
+"""Training and prediction: tokenisation, length-grouped batches, the optimiser loop, feature passes.
+
+One loop (:func:`fit`) serves both modes: it asks a ``logits_fn(batch)`` for the outputs of a
+batch of items, turns them into a distribution (``losses.distribution``), and minimises
+``losses.objective`` against the batch's target distribution with AdamW, linear warmup then
+cosine / linear decay, gradient accumulation and gradient clipping. Under ``accelerate launch``
+it runs data-parallel (each process takes every world_size-th batch; gradients are averaged by
+DDP); on CUDA it autocasts to bf16, on CPU it stays fp32.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import sys
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from bounds import Categorical
+from llm_experiments.config import TrainConfig
+from llm_experiments.losses import distribution, objective
+
+log = logging.getLogger("llm_experiments")
+
+
+# -- tokenisation and batches ------------------------------------------------------------------------
+
+
+def tokenize(tokenizer: Any, texts: list[str], max_length: int, model_name: str = "") -> list[list[int]]:
+    """Token ids per text, truncated to ``max_length`` (side per tokenizer); the count truncated is logged."""
+    if not texts:
+        raise ValueError("tokenize: no texts")
+    old = tokenizer.model_max_length
+    tokenizer.model_max_length = int(1e30)  # measure full lengths without the tokenizer's own warning
+    try:
+        full = tokenizer(texts, truncation=False)["input_ids"]
+    finally:
+        tokenizer.model_max_length = old
+    n_long = sum(len(ids) > max_length for ids in full)
+    if n_long:
+        side = getattr(tokenizer, "truncation_side", "right")
+        log.warning("%s: %d of %d texts are longer than max_length=%d tokens; truncated (%s side)",
+                    model_name or "tokenizer", n_long, len(texts), max_length, side)
+        return tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+    return full
+
+
+def collate(ids: list[list[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad to the longest sequence in the batch (dynamic padding) -> (input_ids, attention_mask)."""
+    width = max(len(x) for x in ids)
+    input_ids = torch.full((len(ids), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(ids), width), dtype=torch.long)
+    for i, x in enumerate(ids):
+        input_ids[i, : len(x)] = torch.as_tensor(x)
+        mask[i, : len(x)] = 1
+    return input_ids.to(device), mask.to(device)
+
+
+def length_grouped_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator,
+                           group: bool = True) -> list[np.ndarray]:
+    """One epoch of batches: shuffle, sort within mega-batches of 50 batches by length, shuffle batches.
+
+    Similar lengths share a batch, so dynamic padding wastes little; the order stays random.
+    """
+    perm = rng.permutation(len(lengths))
+    if group:
+        mega = 50 * batch_size
+        perm = np.concatenate([c[np.argsort(-lengths[c], kind="stable")] for c in np.array_split(perm, max(1, math.ceil(len(perm) / mega)))])
+    batches = [perm[i:i + batch_size] for i in range(0, len(perm), batch_size)]
+    order = rng.permutation(len(batches))
+    return [batches[i] for i in order]
+
+
+def combine(outputs: torch.Tensor, items: torch.Tensor, task: str) -> torch.Tensor:
+    """Per-text outputs (T, out) + item indices (B, m) -> logits: z = r(c) - r(r) for pairs, (B, k) else."""
+    if task == "pairs":
+        r = outputs[:, 0]
+        return r[items[:, 0]] - r[items[:, 1]]
+    return outputs[items[:, 0]]
+
+
+# -- the optimiser loop ------------------------------------------------------------------------------
+
+
+def lr_lambda(total_steps: int, cfg: TrainConfig) -> Callable[[int], float]:
+    """Multiplier of the base lr at optimiser step s: linear warmup, then the schedule down to 0."""
+    warm = int(cfg.warmup_frac * total_steps)
+
+    def f(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        if cfg.schedule == "constant":
+            return 1.0
+        progress = (step - warm) / max(1, total_steps - warm)
+        return 0.5 * (1 + math.cos(math.pi * progress)) if cfg.schedule == "cosine" else max(0.0, 1 - progress)
+
+    return f
+
+
+def _accelerator() -> Any:
+    """The shared accelerate.Accelerator (bf16 autocast on CUDA; plain fp32 on CPU)."""
+    from accelerate import Accelerator
+
+    global _ACC
+    if _ACC is None:
+        _ACC = Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no", cpu=not torch.cuda.is_available())
+    return _ACC
+
+
+_ACC: Any = None
+
+
+def fit(module: torch.nn.Module, logits_fn: Callable[[torch.nn.Module, np.ndarray], torch.Tensor],
+        targets: Categorical, lengths: np.ndarray, cfg: TrainConfig, *, seed: int, task: str, loss: str,
+        aux_conf: float = 0.0, symmetric: float = 0.0, desc: str = "train", progress: bool = True) -> dict[str, float]:
+    """Train ``module`` on items 0..n-1 with ``targets`` (n items, k classes); returns train stats.
+
+    ``logits_fn(module, batch_indices)`` returns the batch's logits (binary z or k logits).
+    """
+    acc = _accelerator()
+    n = int(lengths.shape[0])
+    if n == 0:
+        raise ValueError(f"{desc}: no training examples")
+    rng = np.random.default_rng([seed, 104729])
+    torch.manual_seed(seed)  # dropout masks: the same seed gives the same run
+    params = [p for p in module.parameters() if p.requires_grad]
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+    per_epoch = math.ceil(n / cfg.batch_size)
+    micro_total = max(1, math.ceil(cfg.epochs * per_epoch))
+    total_steps = math.ceil(micro_total / cfg.grad_accum)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(total_steps, cfg))
+    model, opt = acc.prepare(module, opt)
+    model.train()
+    target_lp = targets.log_probs
+    done, step, last_losses = 0, 0, []
+    bar = tqdm(total=micro_total, desc=desc, disable=not (progress and sys.stderr.isatty()), leave=False)
+    while done < micro_total:
+        batches = length_grouped_batches(lengths, cfg.batch_size, rng, cfg.group_by_length)
+        batches = batches[acc.process_index::acc.num_processes]
+        last_losses = []
+        for b in batches:
+            if done >= micro_total:
+                break
+            boundary = (done + 1) % cfg.grad_accum == 0 or done + 1 == micro_total
+            sync = contextlib.nullcontext() if boundary else acc.no_sync(model)
+            with sync, acc.autocast():
+                logits = logits_fn(model, b).float()
+                tgt = Categorical(target_lp[torch.as_tensor(b)].to(logits.device), name="weak labels")
+                value = objective(distribution(logits, task), tgt, loss, aux_conf=aux_conf, symmetric=symmetric)
+                acc.backward(value / cfg.grad_accum)
+            if not torch.isfinite(value):
+                raise ValueError(f"{desc}: loss {loss!r} became {value.item()} at step {step}; "
+                                 "check the labels (reverse losses need finite weak logits) and the learning rate")
+            last_losses.append(float(value.detach()))
+            done += 1
+            bar.update(1)
+            if boundary:
+                if cfg.max_grad_norm > 0:
+                    acc.clip_grad_norm_(params, cfg.max_grad_norm)
+                opt.step()
+                sched.step()
+                opt.zero_grad(set_to_none=True)
+                step += 1
+    bar.close()
+    model.eval()
+    acc.free_memory()  # drop accelerate's references to this model and optimiser (once per training run)
+    return {"train_loss": float(np.mean(last_losses)) if last_losses else float("nan"), "steps": step}
+
+
+# -- forward passes without gradients ----------------------------------------------------------------
+
+
+@torch.no_grad()
+def encode_texts(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], ids: list[list[int]], pad_id: int,
+                 batch_size: int, device: torch.device, desc: str = "encode", progress: bool = True) -> torch.Tensor:
+    """``fn(input_ids, mask)`` on every text, batched by similar length; rows in the input order (fp32, CPU)."""
+    order = np.argsort([-len(x) for x in ids], kind="stable")
+    outs: list[torch.Tensor] = [None] * len(ids)  # type: ignore[list-item]
+    ctx = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+    for start in tqdm(range(0, len(ids), batch_size), desc=desc, disable=not (progress and sys.stderr.isatty()), leave=False):
+        chunk = order[start:start + batch_size]
+        with ctx:
+            y = fn(*collate([ids[i] for i in chunk], pad_id, device)).float().cpu()
+        for j, i in enumerate(chunk):
+            outs[i] = y[j]
+    return torch.stack(outs)

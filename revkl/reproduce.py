@@ -1,0 +1,173 @@
+"""`revkl reproduce [--full] [--out DIR] [--figures FIG]`: every study, then every figure, in one command.
+
+Stages, in order (each resumes: its output or run folder is reused when complete):
+
+1. theory: ``bounds.verify.verify(instances=2000, seed=0)`` -> ``DIR/bounds.json``
+   (skipped when that file already holds a report of the same instances and seed);
+2. synthetic: ``synthetic/configs/quick.toml`` (``--full``: ``paper.toml``) -> ``DIR/synthetic/``;
+3. llm: ``llm_experiments/configs/offline-movie-pairs.toml`` (last-layer mode; ``--full``:
+   ``offline-movie-pairs-full.toml``, full fine-tuning) -> ``DIR/llm/<config name>/``;
+4. figures: :func:`figures.render.render_all` (``DIR`` -> ``FIG``, scorecard included).
+
+A stage whose package (or config file) is not installed is reported as skipped; a stage that
+fails is reported with its error and the next stages still run; the exit code is 1 if any
+stage failed. The status of every stage is written to ``DIR/reproduce.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+REPO = Path(__file__).resolve().parent.parent
+VERIFY_INSTANCES = 2000
+VERIFY_SEED = 0
+SYNTHETIC_CONFIGS = {"quick": REPO / "synthetic/configs/quick.toml", "full": REPO / "synthetic/configs/paper.toml"}
+LLM_CONFIGS = {
+    "quick": REPO / "llm_experiments/configs/offline-movie-pairs.toml",
+    "full": REPO / "llm_experiments/configs/offline-movie-pairs-full.toml",
+}
+
+
+class StageSkipped(Exception):
+    """A stage cannot run here (its package or config is missing); the message says why."""
+
+
+@dataclass
+class Stage:
+    name: str
+    what: str
+    run: Callable[[argparse.Namespace], str]
+
+
+def _require(module: str) -> None:
+    """Import ``module`` or raise StageSkipped when its package is absent (other import errors propagate)."""
+    import importlib
+
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        if err.name is not None and module.startswith(err.name):
+            raise StageSkipped(f"package {err.name!r} is not installed yet") from None
+        raise
+
+
+def _config(paths: dict[str, Path], full: bool) -> Path:
+    path = paths["full" if full else "quick"]
+    if not path.exists():
+        shown = path.relative_to(REPO) if path.is_relative_to(REPO) else path
+        raise StageSkipped(f"config {shown} does not exist yet")
+    return path
+
+
+def stage_theory(args: argparse.Namespace) -> str:
+    _require("bounds.verify")
+    from bounds.verify import failed, verify, write_json
+
+    out = Path(args.out) / "bounds.json"
+    if out.exists():
+        try:
+            meta = json.loads(out.read_text()).get("_meta", {})
+        except ValueError:
+            meta = {}
+        if meta.get("instances") == VERIFY_INSTANCES and meta.get("seed") == VERIFY_SEED:
+            return f"reused {out}"
+    report = verify(instances=VERIFY_INSTANCES, seed=VERIFY_SEED, progress=True)
+    write_json(report, out)
+    bad = failed(report)
+    return f"wrote {out}" + (f"; theorems violated: {', '.join(bad)}" if bad else "; no theorem violated")
+
+
+def stage_synthetic(args: argparse.Namespace) -> str:
+    _require("synthetic.run")
+    from synthetic.config import load_config
+    from synthetic.run import run_study
+
+    path = _config(SYNTHETIC_CONFIGS, args.full)
+    summary = run_study(load_config(path), Path(args.out) / "synthetic", progress=True)
+    return f"{summary['records']} records from {path.name} in {Path(args.out) / 'synthetic'}"
+
+
+def stage_llm(args: argparse.Namespace) -> str:
+    _require("llm_experiments.pipeline")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from llm_experiments.config import load_config
+    from llm_experiments.pipeline import run
+
+    path = _config(LLM_CONFIGS, args.full)
+    run_dir = Path(args.out) / "llm" / load_config(path).name
+    summary = run(path, run_dir)
+    state = "complete" if summary.get("complete") else "incomplete"
+    return f"{summary.get('n_results', 0)} units ({state}) from {path.name} in {run_dir}"
+
+
+def stage_figures(args: argparse.Namespace) -> str:
+    _require("figures.render")
+    from figures.render import render_all
+
+    report = render_all(args.out, args.figures, progress=lambda name: print(f"  drawing {name}", file=sys.stderr))
+    for line in report.lines():
+        print(f"  {line}")
+    return f"{len(report.made)} made, {len(report.skipped)} skipped, scorecard at {Path(args.figures) / 'scorecard.md'}"
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("theory", f"theory verification ({VERIFY_INSTANCES} instances, seed {VERIFY_SEED})", stage_theory),
+    Stage("synthetic", "synthetic study", stage_synthetic),
+    Stage("llm", "offline LLM study", stage_llm),
+    Stage("figures", "figures, tables and scorecard", stage_figures),
+)
+
+
+def _write_status(out: Path, status: dict[str, dict[str, object]]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / ".reproduce.json.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(status, fh, indent=2)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, out / "reproduce.json")
+
+
+def reproduce(args: argparse.Namespace, stages: tuple[Stage, ...] = STAGES) -> int:
+    """Run the stages in order; print a line per stage; return 0, or 1 if any stage failed."""
+    out = Path(args.out)
+    status: dict[str, dict[str, object]] = {}
+    mode = "full" if args.full else "default"
+    for i, stage in enumerate(stages, start=1):
+        print(f"[{i}/{len(stages)}] {stage.what} ({mode})", flush=True)
+        t0 = time.perf_counter()
+        try:
+            state, detail = "done", stage.run(args)
+        except StageSkipped as err:
+            state, detail = "skipped", str(err)
+        except Exception as err:  # noqa: BLE001 - report and go on: later stages use what exists
+            state, detail = "failed", f"{type(err).__name__}: {err}"
+        wall = round(time.perf_counter() - t0, 1)
+        status[stage.name] = {"state": state, "detail": detail, "wall_s": wall}
+        _write_status(out, status)
+        print(f"      {state} in {wall:.1f} s: {detail}", flush=True)
+    failed = [n for n, s in status.items() if s["state"] == "failed"]
+    skipped = [n for n, s in status.items() if s["state"] == "skipped"]
+    print(f"reproduce: {len(stages) - len(failed) - len(skipped)} done, skipped: {', '.join(skipped) or 'none'}, "
+          f"failed: {', '.join(failed) or 'none'}; status in {out / 'reproduce.json'}")
+    return 1 if failed else 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``reproduce`` subcommand."""
+    p = subparsers.add_parser(
+        "reproduce",
+        help="run the theory check, the synthetic and LLM studies, then every figure and the scorecard",
+        description="Default: about 30 min on 2 CPU cores. Rerunning resumes every stage from its run folder.",
+    )
+    p.add_argument("--full", action="store_true", help="paper-sized synthetic study and full fine-tuning of the LLMs")
+    p.add_argument("--out", default="results", help="results folder (default: results)")
+    p.add_argument("--figures", default="figures", help="where figures, tables and the scorecard go (default: figures)")
+    p.set_defaults(handler=reproduce)

@@ -1,0 +1,162 @@
+"""Small result fixtures for the figures tests, written through the packages' own writers.
+
+* ``make_verify(...)``: a verify report shaped as docs/CONTRACTS.md and bounds/verify.py write it,
+  with points computed from random instances (so a violation can be planted on purpose).
+* ``synthetic_run``: a synthetic run folder written with ``synthetic.results.append_chunk``.
+* ``llm_run``: an LLM run folder written with ``llm_experiments.results.append_record`` and a summary
+  built by that module's own ``accuracy_table`` / ``noise_table`` / ``reverse_wins``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+LOSSES = ("forward_kl", "reverse_kl", "ce", "rce")
+DIRECTION = {"forward_kl": "forward", "ce": "forward", "reverse_kl": "reverse", "rce": "reverse"}
+
+
+def _theorem(kind: str, n: int, rng: np.random.Generator, violations: int = 0, title: str = "a result") -> dict[str, Any]:
+    gap = rng.normal(0.0, 0.2, n)
+    bound = np.abs(gap) + rng.exponential(0.1, n)
+    pts = {"lhs": np.abs(gap), "rhs": bound, "allowance": np.zeros(n), "gap": gap, "met": np.ones(n),
+           "gamma": 10 ** rng.uniform(-3, -0.5, n), "misfit": rng.exponential(0.1, n)}
+    pts["lhs"][:violations] = pts["rhs"][:violations] + 0.3  # planted violations
+    return {"kind": kind, "title": title, "statement": "$x \\le y$", "hypotheses": {}, "instances": n, "hypotheses_met": n,
+            "violations": violations, "max_violation": 0.3 if violations else 0.0, "worst_instance": {}, "tightness": {},
+            "points": {k: v.tolist() for k, v in pts.items()}}
+
+
+def make_verify_report(violated: tuple[str, ...] = (), nt_counterexamples: dict[str, int] | None = None, n: int = 60,
+                       seed: int = 0) -> dict[str, Any]:
+    """A verify report: T1-T6 (violations planted in ``violated``) and the two non-theorems."""
+    rng = np.random.default_rng(seed)
+    rep = {name: _theorem("theorem", n, rng, 3 if name in violated else 0, f"title of {name}") for name in ("T0", "T1", "T2", "T4", "T5", "T6")}
+    t3 = _theorem("theorem", n, rng, 3 if "T3" in violated else 0, "tighter lower bounds")
+    gap = np.asarray(t3["points"]["gap"])
+    lower = gap - rng.exponential(0.1, n)
+    t3["points"].update({"lhs": (-gap).tolist(), "rhs": (-lower).tolist(), "bound_forward": lower.tolist(),
+                         "bound_reverse": (lower - 0.01).tolist(), "t1_lower": (lower - 0.05).tolist(), "t2_lower": (lower - 0.08).tolist()})
+    if "T3" in violated:
+        t3["points"]["rhs"][0] = t3["points"]["lhs"][0] - 0.3
+    t3["tightness"] = {"never_looser": True, "fraction_strictly_tighter": 1.0}
+    rep["T3"] = t3
+    for name in ("T4", "T5"):
+        allowance = 10 ** rng.uniform(-12, -8, n)
+        rep[name]["points"]["allowance"] = allowance.tolist()
+        rep[name]["points"]["rhs"] = (np.asarray(rep[name]["points"]["lhs"]) + rng.uniform(-0.5, 1, n) * allowance).tolist()
+        if name in violated:
+            rep[name]["points"]["rhs"][0] = rep[name]["points"]["lhs"][0] - 1.0
+    counts = {"NT-forward-convex": 5, "NT-reverse-softmax": 7, **(nt_counterexamples or {})}
+    for name, c in counts.items():
+        rep[name] = _theorem("non-theorem", n, rng, c, f"title of {name}")
+    rep["_meta"] = {"instances": n, "seed": seed}
+    return rep
+
+
+@pytest.fixture
+def make_verify() -> Callable[..., dict[str, Any]]:
+    return make_verify_report
+
+
+def _synthetic_record(rng: np.random.Generator, head: str, K: int, loss: str, noise: tuple[str, float], delta: float, task: int) -> dict[str, Any]:
+    convex = head in ("stochastic_matrix", "mixture")
+    err_w = 0.6 + 0.1 * rng.random()
+    misfit = 0.1 * rng.random()
+    slack = 0.01 * rng.random() if (convex and DIRECTION[loss] == "reverse") else rng.normal(0, 0.02)
+    err_sw = err_w - misfit - slack
+    acc_w, acc_c = 0.6, 0.9
+    acc_sw = 0.75 + (0.03 if DIRECTION[loss] == "reverse" else 0.0) - (0.2 if noise[0] == "flip" and DIRECTION[loss] == "forward" else 0.05 * (noise[0] == "flip"))
+    checks = []
+    if convex and DIRECTION[loss] == "reverse":
+        checks.append({"name": "T4", "statement": "T4", "lhs": err_sw, "rhs": err_w - misfit, "slack": slack,
+                       "tolerance": 1e-10, "hypotheses_met": delta == 0.0, "holds": slack >= -1e-10})
+    return {
+        "setting": f"{head}|{noise[0]}={noise[1]}|delta={delta}", "head_class": head, "K": K, "probability_convex": convex,
+        "noise_type": noise[0], "noise_rate": noise[1], "representation": "controlled", "delta": delta, "pretrain_tasks": 0,
+        "task": task, "task_seed": task, "loss": loss, "direction": DIRECTION[loss], "method": "exact", "k": 3, "n_transfer": 50,
+        "err_w": err_w, "err_sw": err_sw, "err_ceiling": 0.3, "acc_w": acc_w, "acc_sw": acc_sw, "acc_ceiling": acc_c,
+        "misfit_forward": misfit, "misfit_reverse": misfit, "misfit": misfit, "gain": err_w - err_sw,
+        "pgr": (acc_sw - acc_w) / (acc_c - acc_w), "err_labels_train": err_w, "err_sw_train": err_sw, "misfit_train": misfit,
+        "epsilon": 0.0 if delta == 0 else 0.05 * delta, "objective": misfit, "certificate": 1e-10, "converged": True,
+        "iterations": 10, "checks": checks, "t4_slack": slack,
+    }
+
+
+@pytest.fixture(scope="session")
+def synthetic_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real (tiny) synthetic study: every head class, K in (2, 4), clean and flip noise, two deltas, all losses."""
+    import torch
+
+    from synthetic.config import config_from_dict
+    from synthetic.run import run_study
+
+    run = tmp_path_factory.mktemp("results") / "synthetic"
+    cfg = config_from_dict({
+        "name": "fixture", "seed": 1, "tasks": 3, "chunk": 3,
+        "head_classes": ["stochastic_matrix", "mixture", "softmax_linear", "softmax_mixture"], "K": [2, 4],
+        "losses": list(LOSSES), "methods": ["exact", "sgd"],
+        "data": {"d": 4, "m": 4, "k": 3, "hidden": 8, "n_weak_train": 40, "n_transfer": 60, "n_val": 30, "n_test": 80},
+        "representation": {"kind": "controlled", "deltas": [0.0, 0.5], "weak_dim": 2},
+        "weak": {"steps": 30, "noise": [{"type": "none", "rate": 0.0}, {"type": "flip", "rate": 0.3}]},
+        "sgd": {"max_epochs": 4, "batch_size": 32},
+    })
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run_study(cfg, run, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    return run
+
+
+@pytest.fixture
+def llm_run(tmp_path: Path) -> Path:
+    """An LLM run folder: two pairs, four losses, two seeds, flip noise 0 / 0.2 / 0.4."""
+    from llm_experiments import results as R
+
+    run = tmp_path / "results" / "llm" / "fixture-run"
+    run.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for pair in ("minilm->mpnet", "tiny->minilm"):
+        for loss in LOSSES:
+            for seed in (0, 1):
+                for level in (0.0, 0.2, 0.4):
+                    rev = DIRECTION[loss] == "reverse"
+                    acc = 0.8 + (0.02 if rev else 0.0) - level * (0.1 if rev else 0.4) + 0.005 * rng.standard_normal()
+                    noise = {"kind": "none", "rate": 0.0, "alpha": None} if level == 0 else {"kind": "flip", "rate": level, "alpha": None}
+                    rec = {f: None for f in R.RECORD_FIELDS}
+                    rec.update({"kind": "w2s", "key": f"{pair}{loss}{seed}{level}", "name": "fixture-run", "dataset": "movie-pairs",
+                                "task": "pairs", "num_classes": 2, "mode": "last_layer", "weak_model": pair.split("->")[0],
+                                "strong_model": pair.split("->")[1], "pair": pair, "loss": loss, "direction": DIRECTION[loss],
+                                "aux_conf": 0.0, "symmetric": 0.0, "seed": seed, "noise": noise, "noise_level": level,
+                                "acc_strong": acc, "acc_weak": 0.7, "acc_ceiling": 0.9, "pgr": (acc - 0.7) / 0.2, "agreement": 0.8,
+                                "err_strong": 0.5 - 0.1 * rng.random(), "err_weak": 0.55, "err_ceiling": 0.3,
+                                "misfit_forward": 0.05, "misfit_reverse": 0.04, "misfit": 0.05 if not rev else 0.04, "checks": {},
+                                "train_loss": 0.1, "steps": 10, "n_gt": 10, "n_weak": 10, "n_test": 10, "wall_s": 0.1,
+                                "finished_at": "2025-01-01T00:00:00Z", "config": {}})
+                    rec["gain"] = rec["err_weak"] - rec["err_strong"]
+                    R.append_record(run, rec)
+    recs = R.load_results(run)
+    R.write_json_atomic(run / "summary.json", {"name": "fixture-run", "n_results": len(recs), "complete": True, "stages": {},
+                                               "table": R.accuracy_table(recs), "noise_table": R.noise_table(recs),
+                                               "wins": R.reverse_wins(recs), "wall_s": 1.0, "updated_at": "now"})
+    return run
+
+
+@pytest.fixture
+def full_results(tmp_path: Path, synthetic_run: Path, llm_run: Path) -> Path:
+    """A results folder with bounds.json, synthetic/ and llm/fixture-run/."""
+    root = tmp_path / "results"
+    (root / "bounds.json").write_text(json.dumps(make_verify_report()))
+    shutil.copytree(synthetic_run, root / "synthetic")
+    return root

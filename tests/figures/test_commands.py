@@ -1,0 +1,70 @@
+"""`revkl figures` and `revkl reproduce`: missing results are reported, never a crash."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from revkl import reproduce as R
+from revkl.cli import main
+
+
+def test_figures_on_empty_results_says_what_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "results").mkdir()
+    code = main(["figures", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "figs"), "--no-toy"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "skipped bounds_universal: no bounds.json" in out
+    assert "skipped llm_accuracy" in out and "skipped synthetic_gain_vs_misfit" in out
+    assert "not yet measured" in (tmp_path / "figs" / "scorecard.md").read_text()
+
+
+def test_figures_on_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["figures", "--results", str(tmp_path / "nope"), "--out", str(tmp_path / "figs"), "--no-toy"]) == 0
+    assert "skipped" in capsys.readouterr().out
+
+
+def test_figures_on_full_fixture(full_results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_dir = tmp_path / "figs"
+    assert main(["figures", "--results", str(full_results), "--out", str(out_dir), "--no-toy"]) == 0
+    out = capsys.readouterr().out
+    assert "skipped" not in out.replace("0 figure(s) skipped", "")
+    from figures.render import FIGURES
+
+    for spec in FIGURES:  # every figure renders from the fixtures and writes non-empty files
+        if spec.name == "llm_tables":
+            assert (out_dir / "llm_accuracy_table.tex").stat().st_size > 100
+            continue
+        for ext in ("pdf", "png"):
+            assert (out_dir / f"{spec.name}.{ext}").stat().st_size > 500, spec.name
+
+
+def test_reproduce_reports_skipped_and_failed_stages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def skipped(_args: argparse.Namespace) -> str:
+        raise R.StageSkipped("package 'nothing' is not installed yet")
+
+    def broken(_args: argparse.Namespace) -> str:
+        raise RuntimeError("boom")
+
+    ran: list[str] = []
+
+    def fine(_args: argparse.Namespace) -> str:
+        ran.append("fine")
+        return "ok"
+
+    args = argparse.Namespace(full=False, out=str(tmp_path / "res"), figures=str(tmp_path / "figs"))
+    stages = (R.Stage("a", "skips", skipped), R.Stage("b", "fails", broken), R.Stage("c", "runs", fine))
+    assert R.reproduce(args, stages) == 1
+    out = capsys.readouterr().out
+    assert "skipped" in out and "RuntimeError: boom" in out and ran == ["fine"]
+    status = __import__("json").loads((tmp_path / "res" / "reproduce.json").read_text())
+    assert [status[k]["state"] for k in "abc"] == ["skipped", "failed", "done"]
+
+
+def test_missing_config_is_a_skip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(R.SYNTHETIC_CONFIGS, "full", tmp_path / "absent.toml")
+    args = argparse.Namespace(full=True, out=str(tmp_path), figures=str(tmp_path))
+    with pytest.raises(R.StageSkipped, match="does not exist"):
+        R.stage_synthetic(args)
