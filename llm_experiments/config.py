@@ -104,6 +104,7 @@ class RuntimeConfig:
     feature_batch_size: int = 64
     assets_cache: str = ""
     progress: bool = True
+    threads: int = 0  # torch CPU threads; 0 keeps torch's default (1 avoids oversubscription on a busy machine)
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,8 @@ def validate(cfg: Config) -> None:
         raise ValueError(f"config [w2s]: aux_conf and symmetric must lie in [0, 1], got {w.aux_conf}, {w.symmetric}")
     for nz in w.noise:
         normalize_noise(nz)
+    if cfg.runtime.threads < 0:
+        raise ValueError(f"config [runtime]: threads must be >= 0 (0: torch's default), got {cfg.runtime.threads}")
 
 
 def normalize_noise(nz: dict[str, Any]) -> dict[str, Any]:

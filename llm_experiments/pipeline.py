@@ -17,6 +17,7 @@ A killed run therefore resumes where it stopped and loses nothing it wrote.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -33,7 +34,7 @@ from torch import nn
 from bounds import LOSS_DIRECTION, Categorical
 from llm_experiments import metrics, results
 from llm_experiments.checks import theorem_checks
-from llm_experiments.config import Config, dumps_toml, load_config, normalize_noise, stage_key, to_dict
+from llm_experiments.config import Config, RuntimeConfig, dumps_toml, load_config, normalize_noise, stage_key, to_dict
 from llm_experiments.data import Part, TaskData, load_dataset
 from llm_experiments.losses import distribution, ground_truth
 from llm_experiments.models import load_scorer, load_tokenizer, resolve
@@ -219,14 +220,25 @@ def run(config: Config | str | Path, out_dir: str | Path) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg_text = dumps_toml(cfg)
     cfg_path = run_dir / results.CONFIG_FILE
-    if cfg_path.exists() and cfg_path.read_text(encoding="utf-8") != cfg_text:
+    if cfg_path.exists() and _numbers(load_config(cfg_path)) != _numbers(cfg):
         raise ValueError(f"out_dir: {run_dir} holds a run of a different config ({cfg_path}); choose a new --out")
-    if not cfg_path.exists():
-        tmp = cfg_path.with_suffix(".toml.tmp")
+    if not cfg_path.exists() or cfg_path.read_text(encoding="utf-8") != cfg_text:
+        tmp = cfg_path.with_suffix(".toml.tmp")  # runtime settings may change between resumes
         tmp.write_text(cfg_text, encoding="utf-8")
         os.replace(tmp, cfg_path)
-    with _RunLog(run_dir):
-        return _run(cfg, run_dir)
+    threads = torch.get_num_threads()
+    if cfg.runtime.threads:
+        torch.set_num_threads(cfg.runtime.threads)
+    try:
+        with _RunLog(run_dir):
+            return _run(cfg, run_dir)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _numbers(cfg: Config) -> str:
+    """The config without its runtime section: what a resumed run must share with the original."""
+    return dumps_toml(dataclasses.replace(cfg, runtime=RuntimeConfig()))
 
 
 def _run(cfg: Config, run_dir: Path) -> dict[str, Any]:

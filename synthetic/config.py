@@ -21,6 +21,7 @@ PROBABILITY_CONVEX = {"stochastic_matrix": True, "mixture": True, "softmax_mixtu
 EXACT_CLASSES = ("stochastic_matrix", "mixture", "softmax_linear")
 NOISE_TYPES = ("none", "flip", "shrink")
 METHODS = ("exact", "sgd")
+SGD_DTYPES = ("float32", "float64")
 REPRESENTATIONS = ("controlled", "pretrained")
 EXTRA_LOSSES = ("symmetric",)
 
@@ -81,6 +82,7 @@ class SGDConfig:
     max_epochs: int = 50
     patience: int = 5
     tol: float = 1e-6  # minimum validation improvement that resets patience
+    dtype: str = "float32"  # arithmetic of the training loop; parameters, objectives and checks stay float64
 
 
 @dataclass(frozen=True)
@@ -265,3 +267,5 @@ def validate(cfg: Config) -> None:
     _positive_int(s.patience, "sgd.patience")
     if s.tol < 0:
         raise ValueError(f"sgd.tol must be >= 0, got {s.tol!r}")
+    if s.dtype not in SGD_DTYPES:
+        raise ValueError(f"sgd.dtype must be one of {', '.join(SGD_DTYPES)}, got {s.dtype!r}")

@@ -28,11 +28,19 @@ Params = dict[str, torch.Tensor]
 
 
 class Head(Protocol):
-    """A batched head class: ``init`` parameters for B tasks, ``log_probs`` of features."""
+    """A batched head class: ``init`` parameters for B tasks, ``log_probs`` of features.
+
+    ``log_probs_cm`` is the same map for the training loop's layout: features sample-major
+    (n, B, ...) (a mini-batch is then one contiguous gather) and log-probabilities class-major
+    (B, k, n) (so the softmax normalises over a non-innermost axis of size k, which torch does
+    far faster on CPU than over an innermost axis of 3-5 classes). Same values as ``log_probs``.
+    """
 
     def init(self, B: int, feats: torch.Tensor, g: torch.Generator) -> Params: ...
 
     def log_probs(self, params: Params, feats: torch.Tensor) -> torch.Tensor: ...
+
+    def log_probs_cm(self, params: Params, feats_sm: torch.Tensor) -> torch.Tensor: ...
 
 
 class StochasticMatrixHead:
@@ -48,6 +56,10 @@ class StochasticMatrixHead:
         A = torch.softmax(params["logits"], dim=1)
         return torch.log(torch.bmm(feats, A.transpose(1, 2)))
 
+    def log_probs_cm(self, params: Params, feats_sm: torch.Tensor) -> torch.Tensor:
+        A = torch.softmax(params["logits"], dim=1)
+        return torch.log(torch.bmm(A, feats_sm.permute(1, 2, 0)))
+
 
 class MixtureHead:
     """F(x) = sum_l alpha_l G_l(x); feats = log G (B, n, L, k); params ``a`` (B, L), alpha = softmax(a)."""
@@ -58,6 +70,10 @@ class MixtureHead:
     def log_probs(self, params: Params, feats: torch.Tensor) -> torch.Tensor:
         log_alpha = torch.log_softmax(params["a"], -1)[:, None, :, None]
         return torch.logsumexp(log_alpha + feats, dim=2)
+
+    def log_probs_cm(self, params: Params, feats_sm: torch.Tensor) -> torch.Tensor:
+        log_alpha = torch.log_softmax(params["a"], -1)[:, None, :, None]
+        return torch.logsumexp(log_alpha + feats_sm.permute(1, 3, 2, 0), dim=2)
 
 
 class SoftmaxMixtureHead:
@@ -77,6 +93,15 @@ class SoftmaxMixtureHead:
         logits = torch.einsum("bnp,bjkp->bnjk", feats, params["W"])
         log_pi = torch.log_softmax(params["c"], -1)[:, None, :, None]
         return torch.logsumexp(log_pi + torch.log_softmax(logits, -1), dim=2)
+
+    def log_probs_cm(self, params: Params, feats_sm: torch.Tensor) -> torch.Tensor:
+        W = params["W"]
+        B, K, k, p = W.shape
+        logits = torch.bmm(W.reshape(B, K * k, p), feats_sm.permute(1, 2, 0))  # (B, K k, n): one batched matmul
+        if K == 1:
+            return torch.log_softmax(logits, 1)
+        log_pi = torch.log_softmax(params["c"], -1)[:, :, None, None]
+        return torch.logsumexp(log_pi + torch.log_softmax(logits.view(B, K, k, -1), 2), dim=1)
 
 
 def make_head(cfg: Config, head_class: str, K: int = 1) -> Head:

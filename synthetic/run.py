@@ -122,7 +122,8 @@ def run_chunk(cfg: Config, chunk: Chunk, world: World) -> list[dict[str, Any]]:
         else:
             fit = fit_sgd(head, head.init(len(seeds), feats["transfer"], g), feats["transfer"], tasks.truth["transfer"],
                           "forward_kl", lr=s.lr, batch_size=s.batch_size, max_epochs=s.max_epochs, g=g,
-                          val_feats=feats["val"], val_target=tasks.truth["val"], patience=s.patience, tol=s.tol)
+                          val_feats=feats["val"], val_target=tasks.truth["val"], patience=s.patience, tol=s.tol,
+                          dtype=getattr(torch, s.dtype))
             with torch.no_grad():
                 ceiling = {sp: head.log_probs(fit.params, feats[sp]).exp() for sp in SPLITS}
         for noise in cfg.weak.noise:
@@ -140,7 +141,8 @@ def run_chunk(cfg: Config, chunk: Chunk, world: World) -> list[dict[str, Any]]:
                 else:
                     fit = fit_sgd(head, head.init(len(seeds), feats["transfer"], g), feats["transfer"], labels["transfer"], loss,
                                   lr=s.lr, batch_size=s.batch_size, max_epochs=s.max_epochs, g=g, val_feats=feats["val"],
-                                  val_target=labels["val"], patience=s.patience, tol=s.tol)
+                                  val_target=labels["val"], patience=s.patience, tol=s.tol,
+                                  dtype=getattr(torch, s.dtype))
                     with torch.no_grad():
                         sw = {sp: head.log_probs(fit.params, feats[sp]).exp() for sp in SPLITS}
                     objective, converged, iters = fit.objective.numpy(), fit.converged.numpy(), fit.epochs.tolist()

@@ -28,9 +28,36 @@ def per_example_loss(loss: str, strong_log_probs: torch.Tensor, weak: Categorica
     return get_loss(loss)(strong, weak)
 
 
+#: Elements (n x k per task) of one task chunk in whole-data passes: small enough to stay in cache.
+CHUNK_ELEMENTS = 2**17
+
+
+def _task_chunks(B: int, per_task: int) -> list[slice]:
+    """Slices of the task axis for whole-data passes (validation of labels, final objective).
+
+    Tasks are independent, so a chunked pass gives exactly the values of one pass over all tasks;
+    it only keeps the temporaries in cache instead of allocating and faulting in full-size ones.
+    """
+    c = max(1, CHUNK_ELEMENTS // max(per_task, 1))
+    return [slice(s, min(s + c, B)) for s in range(0, B, c)]
+
+
 def weak_categorical(probs: torch.Tensor) -> Categorical:
-    """Weak labels (B, n, k) as a Categorical (validated probabilities)."""
-    return Categorical.from_probs(probs, name="weak labels")
+    """Weak labels (B, n, k) as a Categorical (validated probabilities), validated task chunk by task chunk."""
+    chunks = _task_chunks(probs.shape[0], probs[0].numel()) if probs.dim() == 3 else [slice(None)]
+    if len(chunks) == 1:
+        return Categorical.from_probs(probs, name="weak labels")
+    return Categorical(torch.cat([Categorical.from_probs(probs[c], name="weak labels").log_probs for c in chunks]),
+                       "weak labels")
+
+
+def objective_per_task(head: Head, params: Params, feats: torch.Tensor, weak: Categorical, loss: str) -> torch.Tensor:
+    """Each task's mean loss (B,) on (feats, weak), in the precision of ``params`` and ``feats``."""
+    lp = weak.log_probs
+    out = [per_example_loss(loss, head.log_probs({k: v[c] for k, v in params.items()}, feats[c]),
+                            Categorical(lp[c], weak.name)).mean(-1)
+           for c in _task_chunks(lp.shape[0], lp[0].numel())]
+    return torch.cat(out)
 
 
 @dataclass
@@ -41,6 +68,19 @@ class SGDFit:
     epochs: torch.Tensor
     objective: torch.Tensor
     converged: torch.Tensor
+
+
+def _log_probs_cm(head: Head, params: Params, feats_sm: torch.Tensor) -> torch.Tensor:
+    """Class-major log-probabilities (B, k, n) of sample-major features (n, B, ...)."""
+    fn = getattr(head, "log_probs_cm", None)
+    if fn is not None:
+        return fn(params, feats_sm)
+    return head.log_probs(params, feats_sm.movedim(0, 1)).transpose(1, 2)
+
+
+def _class_major(log_probs: torch.Tensor) -> torch.Tensor:
+    """(B, n, k) log-probabilities with class-major memory (a (B, n, k) view of a (B, k, n) tensor)."""
+    return log_probs.transpose(1, 2).contiguous().transpose(1, 2)
 
 
 def fit_sgd(
@@ -58,31 +98,60 @@ def fit_sgd(
     val_target: torch.Tensor | None = None,
     patience: int = 5,
     tol: float = 1e-6,
+    dtype: torch.dtype | None = None,
 ) -> SGDFit:
     """Train ``params`` (modified copies are returned) on (feats, target) with Adam.
 
     Without validation data, every task trains for ``max_epochs`` epochs and the last
     parameters are kept. ``batch_size >= n`` gives full-batch training.
+
+    ``dtype`` is the arithmetic of the training loop (default: that of ``feats``); float32
+    halves the memory traffic of every step. The targets are validated once, in their own
+    precision; the returned parameters have the dtype of ``params`` and the returned
+    ``objective`` is computed in that precision on the original features and targets.
+
+    Layout (speed only, the values are those of ``head.log_probs``): features are held
+    sample-major (n, B, ...) so that a mini-batch is one contiguous gather, and the strong and
+    weak log-probabilities of a step are class-major (B, k, bs) in memory, seen as (B, bs, k)
+    by the ``bounds`` loss (see :class:`synthetic.heads.Head`).
     """
-    params = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
+    out_dtype = {k: v.dtype for k, v in params.items()}
+    dt = dtype or feats.dtype
+    params = {k: v.detach().to(dt).clone().requires_grad_(True) for k, v in params.items()}
     opt = torch.optim.Adam(list(params.values()), lr=lr)
-    W = weak_categorical(target)
+    W = weak_categorical(target)  # validated once: the loop only slices its log-probabilities
     B, n = feats.shape[0], feats.shape[1]
     bs = min(batch_size, n)
+    nb = n // bs  # full mini-batches per epoch (the last partial one is dropped)
+    if bs < n:
+        xs = feats.movedim(1, 0).to(dt, memory_format=torch.contiguous_format)  # (n, B, ...)
+        ws = W.log_probs.to(dt).movedim(1, 0).contiguous()  # (n, B, k)
     use_val = val_feats is not None and val_target is not None
     if use_val:
         Wv = weak_categorical(val_target)
+        Wv_cm = Categorical(_class_major(Wv.log_probs.to(dt)), "weak labels")
+        val_xs = val_feats.to(dt).movedim(1, 0).contiguous()
         best = {k: v.detach().clone() for k, v in params.items()}
-        best_val = torch.full((B,), float("inf"), dtype=feats.dtype)
+        best_val = torch.full((B,), float("inf"), dtype=dt)
         bad = torch.zeros(B, dtype=torch.long)
     epochs = torch.full((B,), max_epochs, dtype=torch.long)
     stopped = torch.zeros(B, dtype=torch.bool)
+    if bs < n:
+        # reused mini-batch buffer: the graph that reads it is freed by backward() before the next gather
+        xb = torch.empty((bs,) + tuple(xs.shape[1:]), dtype=dt)
+    else:  # full batch (the weak supervisor's fit): the plain (B, n, k) layout, no gathers
+        full_x, full_w = feats.to(dt), Categorical(W.log_probs.to(dt), "weak labels")
     for epoch in range(1, max_epochs + 1):
-        order = torch.randperm(n, generator=g) if bs < n else torch.arange(n)
-        for start in range(0, n - bs + 1, bs):
-            idx = order[start:start + bs]
-            logp = head.log_probs(params, feats.index_select(1, idx))
-            Wb = Categorical(W.log_probs.index_select(1, idx), "weak labels")
+        order = torch.randperm(n, generator=g) if bs < n else None
+        for j in range(nb):
+            if bs < n:
+                idx = order[j * bs:(j + 1) * bs]
+                torch.index_select(xs, 0, idx, out=xb)
+                logp = _log_probs_cm(head, params, xb).transpose(1, 2)
+                # weak log-probs of the batch, class-major (B, k, bs) in memory like the strong ones
+                Wb = Categorical(ws.index_select(0, idx).permute(1, 2, 0).contiguous().transpose(1, 2), "weak labels")
+            else:
+                logp, Wb = head.log_probs(params, full_x), full_w
             obj = per_example_loss(loss, logp, Wb).mean(-1).sum()
             opt.zero_grad(set_to_none=True)
             obj.backward()
@@ -90,11 +159,11 @@ def fit_sgd(
         if not use_val:
             continue
         with torch.no_grad():
-            val = per_example_loss(loss, head.log_probs(params, val_feats), Wv).mean(-1)
+            val = per_example_loss(loss, _log_probs_cm(head, params, val_xs).transpose(1, 2), Wv_cm).mean(-1)
             improved = (val < best_val - tol) & ~stopped
-            for k, v in params.items():
+            for name, v in params.items():
                 mask = improved.view(-1, *([1] * (v.dim() - 1)))
-                best[k] = torch.where(mask, v.detach(), best[k])
+                best[name] = torch.where(mask, v.detach(), best[name])
             best_val = torch.where(improved, val, best_val)
             bad = torch.where(improved, torch.zeros_like(bad), bad + 1)
             newly = (bad >= patience) & ~stopped
@@ -102,7 +171,8 @@ def fit_sgd(
             stopped |= newly
         if bool(stopped.all()):
             break
-    final = best if use_val else {k: v.detach() for k, v in params.items()}
+    final = best if use_val else {name: v.detach() for name, v in params.items()}
+    final = {name: v.to(out_dtype[name]) for name, v in final.items()}
     with torch.no_grad():
-        objective = per_example_loss(loss, head.log_probs(final, feats), W).mean(-1)
+        objective = objective_per_task(head, final, feats, W, loss)
     return SGDFit(final, epochs, objective, stopped if use_val else torch.ones(B, dtype=torch.bool))

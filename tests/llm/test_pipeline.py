@@ -67,9 +67,14 @@ def test_bad_names_and_changed_config(tmp_path: Path) -> None:
         config_from_dict(_smoke(train={"lr_max": 1.0}))
     with pytest.raises(ValueError, match="unknown model 'gpt7'"):
         run(config_from_dict(_smoke(models={"pairs": [["gpt7", "tiny-gpt2"]]})), tmp_path / "a")
-    run(config_from_dict(_smoke(w2s={"losses": ["ce"], "noise": [{"kind": "none"}]})), tmp_path / "b")
+    first = run(config_from_dict(_smoke(w2s={"losses": ["ce"], "noise": [{"kind": "none"}]})), tmp_path / "b")
     with pytest.raises(ValueError, match="different config"):
         run(config_from_dict(_smoke(w2s={"losses": ["rce"], "noise": [{"kind": "none"}]})), tmp_path / "b")
+    with pytest.raises(ValueError, match="threads must be >= 0"):
+        config_from_dict(_smoke(runtime={"threads": -1}))
+    # Runtime settings change no number: the same run resumes (nothing left to do) under other threads.
+    again = run(config_from_dict(_smoke(w2s={"losses": ["ce"], "noise": [{"kind": "none"}]}, runtime={"threads": 1})), tmp_path / "b")
+    assert again["complete"] and again["n_results"] == first["n_results"] == len(results.load_results(tmp_path / "b"))
 
 
 def test_load_results_reports_malformed_line(tmp_path: Path) -> None:

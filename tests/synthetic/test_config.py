@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
         ({"tasks": 0}, "tasks must be an integer >= 1"),
         ({"representation": {"deltas": [-1.0]}}, "representation.deltas must be >= 0"),
         ({"sgd": {"lr": 0.0}}, "sgd.lr must be > 0"),
+        ({"sgd": {"dtype": "float16"}}, "sgd.dtype must be one of float32, float64, got 'float16'"),
         ({"colour": "red"}, "unknown field(s) ['colour']"),
     ],
 )
