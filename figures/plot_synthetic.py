@@ -60,7 +60,7 @@ def draw_gain_vs_misfit(records: list[dict[str, Any]], out_dir: str | os.PathLik
         for ax in flat[len(classes):]:
             ax.remove()
         flat[0].legend(loc="upper left", fontsize=7)
-        fig.suptitle("Gain vs misfit: T4 puts reverse losses on convex classes on or above y = x", fontsize=9)
+        fig.suptitle("Gain vs misfit: T4 puts exact reverse-KL fits on probability-convex classes on or above y = x", fontsize=9)
         return save_figure(fig, out_dir, "synthetic_gain_vs_misfit")
 
 
