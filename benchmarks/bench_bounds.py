@@ -14,7 +14,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from bounds.classes import StochasticMatrixClass
-from bounds.solvers import fit, objective
+from bounds.solvers import fit
 from bounds.verify import verify
 
 

@@ -87,9 +87,6 @@ class StochasticMatrixClass:
         """A with shape (B, k, m)."""
         return np.swapaxes(theta, 1, 2)
 
-    def theta_from_params(self, A: np.ndarray) -> np.ndarray:
-        return np.swapaxes(np.asarray(A, dtype=np.float64), 1, 2)
-
     def newton_system(self, curv: np.ndarray, D: np.ndarray, rhs: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         r"""Solve :math:`(J^T \mathrm{diag}(curv) J + \mathrm{diag}(D))\,\Delta + E^T \nu = rhs`, :math:`E\Delta = s`.
 
@@ -152,9 +149,6 @@ class MixtureClass:
         """alpha with shape (B, L)."""
         return theta[:, 0]
 
-    def theta_from_params(self, alpha: np.ndarray) -> np.ndarray:
-        return np.asarray(alpha, dtype=np.float64)[:, None, :]
-
     def newton_system(self, curv: np.ndarray, D: np.ndarray, rhs: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Dense (L + 1) x (L + 1) KKT solve; same contract as StochasticMatrixClass.newton_system."""
         G = self.heads
@@ -201,7 +195,6 @@ class SoftmaxLinearClass:
         return e / e.sum(axis=-1, keepdims=True)
 
 
-ProbabilityConvexClass = StochasticMatrixClass | MixtureClass
 ModelClass = StochasticMatrixClass | MixtureClass | SoftmaxLinearClass
 
 

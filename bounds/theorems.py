@@ -16,7 +16,7 @@ inequality fails by more than ``COUNTEREXAMPLE_MARGIN`` while the solver certifi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -92,14 +92,6 @@ class Instances:
             return np.broadcast_to(np.asarray(self.gamma, dtype=np.float64), (self.batch,))
         m = np.minimum(self.fw, self.fsw).min(-1)
         return np.where(self.weights > 0, m, np.inf).min(1)
-
-    def select(self, mask: np.ndarray) -> "Instances":
-        """The instances where mask is True (same provenance)."""
-        kw = {}
-        for f in fields(self):
-            v = getattr(self, f.name)
-            kw[f.name] = v[mask] if isinstance(v, np.ndarray) and v.ndim >= 1 and v.shape[0] == self.batch else v
-        return Instances(**kw)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import math
 import sys
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 import torch

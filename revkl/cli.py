@@ -11,14 +11,9 @@ import argparse
 import importlib
 import sys
 
-#: (subcommand, module with register(), one-line help). Modules that do not exist yet are skipped.
-SUBCOMMANDS: list[tuple[str, str]] = [
-    ("bounds", "bounds.cli"),
-    ("synthetic", "synthetic.cli"),
-    ("llm", "llm_experiments.cli"),
-    ("figures", "figures.cli"),
-    ("reproduce", "revkl.reproduce"),
-]
+#: Modules whose register() adds a subcommand (bounds, synthetic, llm, figures, reproduce), in help order.
+#: A module whose package is not installed is skipped.
+SUBCOMMANDS: list[str] = ["bounds.cli", "synthetic.cli", "llm_experiments.cli", "figures.cli", "revkl.reproduce"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
         "certified theory checks, a synthetic simulator, language-model experiments and figures.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module in SUBCOMMANDS:
+    for module in SUBCOMMANDS:
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as err:

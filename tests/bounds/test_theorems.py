@@ -17,7 +17,6 @@ from bounds.theorems import (
     T3,
     T4,
     T5,
-    T6,
     THEOREMS,
     Instances,
     Theorem,

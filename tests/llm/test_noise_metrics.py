@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 import torch
 
-import bounds
 from llm_experiments import metrics
 from llm_experiments.config import normalize_noise
 from llm_experiments.noise import corrupt
