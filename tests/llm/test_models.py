@@ -78,3 +78,21 @@ def test_mpnet_assets_unpack_or_skip(tmp_path) -> None:
     path = assets.mpnet_path(tmp_path)
     assert (path / "config.json").is_file() and (path / "model.safetensors").stat().st_size > 4e8
     assert assets.mpnet_path(tmp_path) == path  # second call reuses the unpacked folder
+
+
+def test_lora_mode_trains_adapters_and_head_only() -> None:
+    from llm_experiments.config import LoraConfig
+
+    scorer = load_scorer("tiny-gpt2", 1, seed=0, mode="lora", lora=LoraConfig(r=4, alpha=8, dropout=0.0))
+    trainable = {n for n, p in scorer.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n or n.startswith("head.") for n in trainable)
+    frozen = {n: p.detach().clone() for n, p in scorer.named_parameters() if not p.requires_grad}
+    tok = load_tokenizer("tiny-gpt2")
+    ids, mask = collate(tokenize(tok, ["a good film", "dull and long", "fine"], max_length=16, model_name="tiny"),
+                        tok.pad_token_id, torch.device("cpu"))
+    opt = torch.optim.SGD([p for p in scorer.parameters() if p.requires_grad], lr=0.5)
+    before = {n: p.detach().clone() for n, p in scorer.named_parameters() if "lora_B" in n}
+    scorer(ids, mask).pow(2).sum().backward()
+    opt.step()
+    assert any(not torch.equal(before[n], p) for n, p in scorer.named_parameters() if n in before)
+    assert all(torch.equal(frozen[n], p) for n, p in scorer.named_parameters() if n in frozen)
