@@ -74,7 +74,7 @@ def load_array(path: Path, name: str) -> np.ndarray:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from bounds.theorems import Instances, applicable, forward_misfit, gap, reverse_misfit
+    from bounds.theorems import THEOREMS, Instances, applicable, forward_misfit, gap, reverse_misfit
 
     try:
         arrays = {n: load_array(getattr(args, n), n) for n in ("fstar", "fw", "fsw")}
@@ -89,7 +89,8 @@ def _check(args: argparse.Namespace) -> int:
         "err_w": float(inst.err(inst.fw)[0]), "err_sw": float(inst.err(inst.fsw)[0]), "gap": float(gap(inst)[0]),
         "forward_misfit": float(forward_misfit(inst)[0]), "reverse_misfit": float(reverse_misfit(inst)[0]),
         "gamma": float(inst.floor()[0]),
-        "bounds": {name: {"lhs": float(r.lhs[0]), "rhs": float(r.rhs[0]), "slack": float(r.slack[0]), "holds": bool(r.holds[0])}
+        "bounds": {name: {"title": THEOREMS[name].title, "lhs": float(r.lhs[0]), "rhs": float(r.rhs[0]),
+                          "slack": float(r.slack[0]), "holds": bool(r.holds[0])}
                    for name, r in results.items()},
     }
     if args.json:
@@ -101,7 +102,12 @@ def _check(args: argparse.Namespace) -> int:
         if not results:
             print("no result applies (T1-T3 need F_w, F_sw > 0)")
         for name, r in summary["bounds"].items():
-            print(f"  {name}: lhs {r['lhs']:.6g} <= rhs {r['rhs']:.6g}  slack {r['slack']:.3g}  {'holds' if r['holds'] else 'VIOLATED'}")
+            verdict = "holds" if r["holds"] else "VIOLATED"
+            if name == "T3":  # a lower bound: show it the way it is stated, gap >= bound
+                shown = f"gap {-r['lhs']:.6g} >= {-r['rhs']:.6g}"
+            else:
+                shown = f"{r['lhs']:.6g} <= {r['rhs']:.6g}"
+            print(f"  {name} ({r['title']}): {shown}  slack {r['slack']:.3g}  {verdict}")
     return 0 if all(r["holds"] for r in summary["bounds"].values()) else 1
 
 
