@@ -68,3 +68,17 @@ def test_missing_config_is_a_skip(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     args = argparse.Namespace(full=True, out=str(tmp_path), figures=str(tmp_path))
     with pytest.raises(R.StageSkipped, match="does not exist"):
         R.stage_synthetic(args)
+
+
+def test_theory_stage_fails_on_a_violated_theorem(tmp_path: Path, make_verify) -> None:
+    import json
+
+    report = make_verify(violated=("T4",))
+    report["_meta"] = {"instances": R.VERIFY_INSTANCES, "seed": R.VERIFY_SEED}
+    (tmp_path / "bounds.json").write_text(json.dumps(report))
+    args = argparse.Namespace(full=False, out=str(tmp_path), figures=str(tmp_path / "figs"))
+    with pytest.raises(RuntimeError, match="violated beyond their certificates: T4"):
+        R.stage_theory(args)  # the stored report is reused, and still judged
+    report["T4"]["violations"] = 0
+    (tmp_path / "bounds.json").write_text(json.dumps(report))
+    assert R.stage_theory(args).startswith("reused")
