@@ -119,7 +119,9 @@ class CheckResult:
 
     @property
     def tol(self) -> np.ndarray:
-        return 1e-10 * (1.0 + np.abs(self.lhs) + np.abs(self.rhs))
+        """Rounding allowance 1e-10 (1 + |lhs| + |rhs|); an infinite side gets none (inf must not excuse inf)."""
+        scale = np.abs(self.lhs) + np.abs(self.rhs)
+        return 1e-10 * (1.0 + np.where(np.isfinite(scale), scale, 0.0))
 
     @property
     def hypotheses_met(self) -> np.ndarray:

@@ -146,3 +146,13 @@ def test_instances_bad_input():
         Instances(np.full(3, 0.5), good, good)
     with pytest.raises(ValueError, match="weights"):
         Instances(good, good, good, weights=-np.ones(3))
+
+
+def test_an_infinite_error_is_a_violation_not_excused_by_rounding():
+    """F_sw with a zero where F* has mass: Err(F_sw) = inf, and T4's inequality must read as failed."""
+    from bounds.theorems import CheckResult
+
+    res = CheckResult("T4", lhs=np.array([np.inf, 1.0]), rhs=np.array([0.5, 1.0]), allowance=np.zeros(2), hypotheses={})
+    assert np.all(np.isfinite(res.tol))
+    assert res.holds.tolist() == [False, True]
+    assert res.slack[0] < -res.tol[0]
