@@ -24,12 +24,6 @@ def err(logits: torch.Tensor, labels: torch.Tensor, task: str, num_classes: int)
     return float(kl(ground_truth(labels, num_classes), distribution(logits.double(), task), reduction="mean"))
 
 
-def pgr(acc_strong: float, acc_weak: float, acc_ceiling: float) -> float | None:
-    """Performance gap recovered; None when the ceiling equals the weak accuracy."""
-    gap = acc_ceiling - acc_weak
-    return None if gap == 0 else (acc_strong - acc_weak) / gap
-
-
 def misfits(strong_logits: torch.Tensor, weak_logits: torch.Tensor, task: str) -> dict[str, float]:
     """E KL(F_w || F_sw) and E KL(F_sw || F_w) on the test part, nats."""
     s, w = distribution(strong_logits.double(), task), distribution(weak_logits.double(), task)

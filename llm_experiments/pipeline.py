@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from bounds import LOSS_DIRECTION, Categorical
+from bounds.metrics import pgr
 from llm_experiments import metrics, results
 from llm_experiments.checks import theorem_checks
 from llm_experiments.config import Config, RuntimeConfig, dumps_toml, load_config, normalize_noise, stage_key, to_dict
@@ -314,7 +315,7 @@ def _run(cfg: Config, run_dir: Path) -> dict[str, Any]:
                 "pair": f"{weak}->{strong}", "loss": loss, "direction": LOSS_DIRECTION[loss],
                 "aux_conf": cfg.w2s.aux_conf, "symmetric": cfg.w2s.symmetric, "seed": seed, "noise": nz,
                 "noise_level": nz["rate"], "acc_strong": acc_s, "acc_weak": acc_w, "acc_ceiling": acc_c,
-                "pgr": metrics.pgr(acc_s, acc_w, acc_c), "agreement": metrics.agreement(s_logits, W["test_logits"], data.task),
+                "pgr": pgr(acc_s, acc_w, acc_c), "agreement": metrics.agreement(s_logits, W["test_logits"], data.task),
                 "err_strong": err_s, "err_weak": err_w, "err_ceiling": err_c, "gain": err_w - err_s, **mis,
                 "misfit": mis[f"misfit_{LOSS_DIRECTION[loss]}"],
                 "checks": theorem_checks(s_logits, W["test_logits"], labels, data.task, data.num_classes, loss),

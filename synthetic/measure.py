@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from bounds import Categorical, kl
+from bounds.metrics import pgr
 from bounds.theorems import THEOREMS, Instances
 
 #: Results checked per record (the non-theorems of bounds.theorems are refuted elsewhere, not checked here).
@@ -35,12 +36,6 @@ def mean_kl(p: torch.Tensor, q: torch.Tensor, names: tuple[str, str] = ("p", "q"
 def accuracy(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     """Fraction of samples where argmax pred = argmax F*: (B,)."""
     return (pred.argmax(-1) == truth.argmax(-1)).to(pred.dtype).mean(-1)
-
-
-def pgr(acc_sw: float, acc_w: float, acc_ceiling: float) -> float | None:
-    """(acc_sw - acc_w) / (acc_ceiling - acc_w); None when the denominator is below 1e-9 in size."""
-    den = acc_ceiling - acc_w
-    return None if abs(den) < 1e-9 else (acc_sw - acc_w) / den
 
 
 def transfer_metrics(
@@ -105,8 +100,6 @@ def theorem_checks(inst: Instances, *, model_kind: str) -> tuple[list[list[dict[
 def _collect(inst: Instances, model_kind: str, checks: list[list[dict[str, Any]]], t4_slack: list[float], t4_tol: list[float]) -> None:
     """Fill ``checks``, ``t4_slack`` and ``t4_tol`` in place (see :func:`theorem_checks`)."""
     for name in CHECKED:
-        if name == "T5" and (inst.features is None or inst.w_sw is None or inst.w_star is None):
-            continue  # bounds' T5 sides need the softmax parameters even when its hypotheses fail
         thm = THEOREMS[name]
         res = thm.check(inst)
         met, holds, slack, tol = res.hypotheses_met, res.holds, res.slack, res.allowance + res.tol

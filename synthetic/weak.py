@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import torch
 
+from bounds import Categorical
 from synthetic.config import Config
 from synthetic.generators import DTYPE, TaskBatch, World, with_bias
 from synthetic.heads import SoftmaxMixtureHead
@@ -56,7 +57,7 @@ def add_noise(probs: torch.Tensor, kind: str, rate: float, seeds: list[int], spl
     if kind == "shrink":
         if not 0.0 <= rate <= 1.0:
             raise ValueError(f"shrink factor alpha must lie in [0, 1], got {rate!r}")
-        return 1.0 / k + rate * (probs - 1.0 / k)
+        return Categorical.from_probs(probs, name="weak labels").smoothed(1.0 - rate).probs  # 1/k + alpha (p - 1/k)
     if kind != "flip":
         raise ValueError(f"noise type must be 'none', 'flip' or 'shrink', got {kind!r}")
     if not 0.0 <= rate <= 0.5:

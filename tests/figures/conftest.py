@@ -21,8 +21,8 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-LOSSES = ("forward_kl", "reverse_kl", "ce", "rce")
-DIRECTION = {"forward_kl": "forward", "ce": "forward", "reverse_kl": "reverse", "rce": "reverse"}
+from bounds import LOSS_DIRECTION as DIRECTION  # noqa: E402
+from bounds import LOSSES  # noqa: E402
 
 
 def _theorem(kind: str, n: int, rng: np.random.Generator, violations: int = 0, title: str = "a result") -> dict[str, Any]:
@@ -66,30 +66,6 @@ def make_verify_report(violated: tuple[str, ...] = (), nt_counterexamples: dict[
 @pytest.fixture
 def make_verify() -> Callable[..., dict[str, Any]]:
     return make_verify_report
-
-
-def _synthetic_record(rng: np.random.Generator, head: str, K: int, loss: str, noise: tuple[str, float], delta: float, task: int) -> dict[str, Any]:
-    convex = head in ("stochastic_matrix", "mixture")
-    err_w = 0.6 + 0.1 * rng.random()
-    misfit = 0.1 * rng.random()
-    slack = 0.01 * rng.random() if (convex and DIRECTION[loss] == "reverse") else rng.normal(0, 0.02)
-    err_sw = err_w - misfit - slack
-    acc_w, acc_c = 0.6, 0.9
-    acc_sw = 0.75 + (0.03 if DIRECTION[loss] == "reverse" else 0.0) - (0.2 if noise[0] == "flip" and DIRECTION[loss] == "forward" else 0.05 * (noise[0] == "flip"))
-    checks = []
-    if convex and DIRECTION[loss] == "reverse":
-        checks.append({"name": "T4", "statement": "T4", "lhs": err_sw, "rhs": err_w - misfit, "slack": slack,
-                       "tolerance": 1e-10, "hypotheses_met": delta == 0.0, "holds": slack >= -1e-10})
-    return {
-        "setting": f"{head}|{noise[0]}={noise[1]}|delta={delta}", "head_class": head, "K": K, "probability_convex": convex,
-        "noise_type": noise[0], "noise_rate": noise[1], "representation": "controlled", "delta": delta, "pretrain_tasks": 0,
-        "task": task, "task_seed": task, "loss": loss, "direction": DIRECTION[loss], "method": "exact", "k": 3, "n_transfer": 50,
-        "err_w": err_w, "err_sw": err_sw, "err_ceiling": 0.3, "acc_w": acc_w, "acc_sw": acc_sw, "acc_ceiling": acc_c,
-        "misfit_forward": misfit, "misfit_reverse": misfit, "misfit": misfit, "gain": err_w - err_sw,
-        "pgr": (acc_sw - acc_w) / (acc_c - acc_w), "err_labels_train": err_w, "err_sw_train": err_sw, "misfit_train": misfit,
-        "epsilon": 0.0 if delta == 0 else 0.05 * delta, "objective": misfit, "certificate": 1e-10, "converged": True,
-        "iterations": 10, "checks": checks, "t4_slack": slack,
-    }
 
 
 @pytest.fixture(scope="session")

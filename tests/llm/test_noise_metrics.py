@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from bounds.metrics import pgr
 from llm_experiments import metrics
 from llm_experiments.config import normalize_noise
 from llm_experiments.noise import corrupt
@@ -51,5 +52,5 @@ def test_metrics_agree_with_definitions() -> None:
     s, w = torch.sigmoid(z), torch.sigmoid(zw)
     fwd = (w * torch.log(w / s) + (1 - w) * torch.log((1 - w) / (1 - s))).mean()
     assert m["misfit_forward"] == pytest.approx(float(fwd))
-    assert metrics.pgr(0.8, 0.6, 1.0) == pytest.approx(0.5)
-    assert metrics.pgr(0.8, 0.6, 0.6) is None
+    assert pgr(0.8, 0.6, 1.0) == pytest.approx(0.5)
+    assert pgr(0.8, 0.6, 0.6) is None
