@@ -11,6 +11,7 @@ Conventions (as in ``scipy.special.rel_entr``):
 * :math:`p \log(p/0) = +\infty`: a divergence whose second argument misses mass of the first
   is ``+inf``. There is no silent clamp; to get a finite value ask for it explicitly with
   :meth:`Categorical.smoothed`, which mixes in the uniform distribution.
+* A NaN anywhere (e.g. in logits passed with ``validate=False``) propagates to the result.
 
 Weak-to-strong losses take ``(strong, weak)``, the model being trained first (as
 ``torch.nn.functional`` takes ``(input, target)``):
@@ -137,7 +138,7 @@ def entropy(p: Categorical | Any, *, reduction: Reduction = "none", weights: Any
     P = _coerce(p, "p")
     o = ops(P.log_probs)
     pr = P.probs
-    safe = o.where(pr > 0, P.log_probs, o.zeros_like(P.log_probs))
+    safe = o.where(pr != 0, P.log_probs, o.zeros_like(P.log_probs))
     return _reduce(-o.sum(pr * safe), reduction, weights)
 
 
@@ -146,7 +147,7 @@ def kl(p: Categorical | Any, q: Categorical | Any, *, reduction: Reduction = "no
     P, Q = _pair(p, q, "p", "q")
     o = ops(P.log_probs)
     pr = P.probs
-    pos = pr > 0
+    pos = pr != 0  # not "> 0": a NaN must propagate, never be masked as an empty class
     lp = o.where(pos, P.log_probs, o.zeros_like(P.log_probs))
     lq = o.where(pos, Q.log_probs, o.zeros_like(Q.log_probs))
     return _reduce(o.sum(o.where(pos, pr * (lp - lq), o.zeros_like(pr))), reduction, weights)
@@ -157,7 +158,7 @@ def cross_entropy(p: Categorical | Any, q: Categorical | Any, *, reduction: Redu
     P, Q = _pair(p, q, "p", "q")
     o = ops(P.log_probs)
     pr = P.probs
-    pos = pr > 0
+    pos = pr != 0  # not "> 0": a NaN must propagate, never be masked as an empty class
     lq = o.where(pos, Q.log_probs, o.zeros_like(Q.log_probs))
     return _reduce(-o.sum(o.where(pos, pr * lq, o.zeros_like(pr))), reduction, weights)
 

@@ -149,3 +149,12 @@ def test_shape_mismatch_and_bad_logits():
         Categorical.from_binary_probs(np.array([1.5]))
     with pytest.raises(ValueError, match="unknown loss"):
         get_loss("kl_forward")
+
+
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_nan_propagates_when_validation_is_skipped(name):
+    """Unvalidated NaN logits must poison the loss, not be masked as a zero-probability class."""
+    z = torch.tensor([0.3, float("nan")])
+    v = LOSSES[name](Categorical.from_binary_logit(z, validate=False), Categorical.from_binary_logit(torch.zeros(2)))
+    assert torch.isfinite(v[0]) and torch.isnan(v[1])
+    assert torch.isnan(entropy(Categorical.from_binary_logit(z, validate=False)))[1]
