@@ -26,12 +26,16 @@ from bounds import Categorical, cross_entropy_loss, get_loss
 MIRROR = {"forward_kl": "reverse_kl", "reverse_kl": "forward_kl", "ce": "rce", "rce": "ce"}
 
 
-def distribution(logits: torch.Tensor, task: str) -> Categorical:
-    """Model outputs as a Categorical: binary logit z (n,) for pairs, (n, k) logits for classify."""
+def distribution(logits: torch.Tensor, task: str, *, validate: bool = True) -> Categorical:
+    """Model outputs as a Categorical: binary logit z (n,) for pairs, (n, k) logits for classify.
+
+    ``validate=False`` skips the NaN/inf scan (two host syncs on a GPU); the training step uses it
+    and checks the loss value instead, which a NaN or inf logit would also make non-finite.
+    """
     if task == "pairs":
-        return Categorical.from_binary_logit(logits, name="strong logit")
+        return Categorical.from_binary_logit(logits, name="strong logit", validate=validate)
     if task == "classify":
-        return Categorical.from_logits(logits, name="strong logits")
+        return Categorical.from_logits(logits, name="strong logits", validate=validate)
     raise ValueError(f"task must be 'pairs' or 'classify', got {task!r}")
 
 

@@ -131,6 +131,7 @@ def _release(acc: Accelerator) -> None:
     acc._schedulers, acc._optimizers, acc._models, acc._dataloaders = [], [], [], []
     acc.step = 0
 
+
 def fit(module: torch.nn.Module, logits_fn: Callable[[torch.nn.Module, np.ndarray], torch.Tensor],
         targets: Categorical, lengths: np.ndarray, cfg: TrainConfig, *, seed: int, task: str, loss: str,
         aux_conf: float = 0.0, symmetric: float = 0.0, desc: str = "train", progress: bool = True) -> dict[str, float]:
@@ -170,12 +171,12 @@ def fit(module: torch.nn.Module, logits_fn: Callable[[torch.nn.Module, np.ndarra
             with sync, acc.autocast():
                 logits = logits_fn(model, b).float()
                 tgt = Categorical(target_lp[torch.as_tensor(b)].to(logits.device), name="weak labels")
-                value = objective(distribution(logits, task), tgt, loss, aux_conf=aux_conf, symmetric=symmetric)
+                value = objective(distribution(logits, task, validate=False), tgt, loss, aux_conf=aux_conf, symmetric=symmetric)
                 acc.backward(value / cfg.grad_accum)
-            if not torch.isfinite(value):
-                raise ValueError(f"{desc}: loss {loss!r} became {value.item()} at step {step}; "
+            last_losses.append(float(value.detach()))  # the one host sync of the step
+            if not math.isfinite(last_losses[-1]):
+                raise ValueError(f"{desc}: loss {loss!r} became {last_losses[-1]} at step {step}; "
                                  "check the labels (reverse losses need finite weak logits) and the learning rate")
-            last_losses.append(float(value.detach()))
             done += 1
             bar.update(1)
             if boundary:

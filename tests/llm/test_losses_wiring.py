@@ -54,3 +54,21 @@ def test_symmetric_and_aux_mixes() -> None:
     hard = torch.nn.functional.one_hot(z.argmax(-1), 3).double()
     conf = bounds.cross_entropy_loss(S, bounds.Categorical.from_probs(hard), reduction="mean")
     torch.testing.assert_close(objective(S, W, "reverse_kl", aux_conf=0.5), 0.5 * base + 0.5 * conf)
+
+
+def test_training_stops_on_a_non_finite_loss() -> None:
+    """The training step skips the per-step logit scan; a NaN logit must still stop it with a clear message."""
+    import numpy as np
+    import pytest
+
+    from llm_experiments.config import TrainConfig
+    from llm_experiments.losses import distribution
+    from llm_experiments.train import fit
+
+    head = torch.nn.Linear(2, 1)
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [float("nan"), 0.0]])
+    target = distribution(torch.zeros(4), "pairs")
+    cfg = TrainConfig(epochs=1, lr=1e-3, batch_size=4, warmup_frac=0.0, schedule="constant")
+    with pytest.raises(ValueError, match="loss 'reverse_kl' became nan at step 0"):
+        fit(head, lambda m, b: m(x[b]).squeeze(-1), target, np.ones(4), cfg, seed=0, task="pairs", loss="reverse_kl",
+            progress=False)
