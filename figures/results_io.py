@@ -6,19 +6,19 @@ Layout of a results folder ``DIR`` (documented in docs/figures.md)::
     DIR/synthetic/           one synthetic run folder (config.toml, results.jsonl, summary.json)
     DIR/llm/<run>/           one or more LLM run folders (same files); DIR/llm itself may be one
 
-A part that is absent, or whose package is not installed, is left empty: the callers then skip
-what needs it and say so. A part that is present but malformed raises ValueError naming the file.
+A part that is absent is left empty: the callers then skip what needs it and say so. A part that is present but malformed raises ValueError naming the file.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from figures.plot_bounds import load_verify
+from llm_experiments import results as llm_results
+from synthetic import results as synthetic_results
 
 BOUNDS_FILE = "bounds.json"
 SYNTHETIC_DIR = "synthetic"
@@ -55,21 +55,9 @@ def _is_run(path: Path) -> bool:
     return path.is_dir() and any((path / m).exists() for m in RUN_MARKERS)
 
 
-def _reader(module: str) -> Any | None:
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as err:
-        if err.name is not None and module.startswith(err.name):
-            return None
-        raise
-
-
-def _load_run(root: Path, path: Path, module: str) -> RunData:
-    mod = _reader(module)
-    if mod is None:
-        raise ModuleNotFoundError(module)
-    summary = mod.load_summary(path) if (path / "summary.json").exists() else None
-    return RunData(path=path, rel=path.relative_to(root).as_posix(), records=mod.load_results(path), summary=summary)
+def _load_run(root: Path, path: Path, reader: Any) -> RunData:
+    summary = reader.load_summary(path) if (path / "summary.json").exists() else None
+    return RunData(path=path, rel=path.relative_to(root).as_posix(), records=reader.load_results(path), summary=summary)
 
 
 def load_result_set(results_dir: str | os.PathLike[str]) -> ResultSet:
@@ -85,20 +73,12 @@ def load_result_set(results_dir: str | os.PathLike[str]) -> ResultSet:
         rs.notes.append(f"no {BOUNDS_FILE}")
     syn = root / SYNTHETIC_DIR
     if _is_run(syn):
-        try:
-            rs.synthetic = _load_run(root, syn, "synthetic.results")
-        except ModuleNotFoundError:
-            rs.notes.append("synthetic results present but the synthetic package is not installed")
+        rs.synthetic = _load_run(root, syn, synthetic_results)
     else:
         rs.notes.append(f"no synthetic run folder at {SYNTHETIC_DIR}/")
     llm = root / LLM_DIR
     candidates = [llm] if _is_run(llm) else sorted(p for p in llm.iterdir() if _is_run(p)) if llm.is_dir() else []
-    for path in candidates:
-        try:
-            rs.llm.append(_load_run(root, path, "llm_experiments.results"))
-        except ModuleNotFoundError:
-            rs.notes.append("LLM results present but the llm_experiments package is not installed")
-            break
+    rs.llm = [_load_run(root, path, llm_results) for path in candidates]
     if not rs.llm:
         rs.notes.append(f"no LLM run folder under {LLM_DIR}/")
     return rs

@@ -12,7 +12,6 @@ import importlib
 import sys
 
 #: Modules whose register() adds a subcommand (bounds, synthetic, llm, figures, reproduce), in help order.
-#: A module whose package is not installed is skipped.
 SUBCOMMANDS: list[str] = ["bounds.cli", "synthetic.cli", "llm_experiments.cli", "figures.cli", "revkl.reproduce"]
 
 
@@ -24,13 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in SUBCOMMANDS:
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as err:
-            if err.name is not None and module.startswith(err.name):
-                continue  # the package has no CLI yet
-            raise
-        mod.register(sub)
+        importlib.import_module(module).register(sub)
     return parser
 
 
