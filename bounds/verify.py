@@ -187,6 +187,17 @@ def write_json(report: dict[str, Any], path: str | os.PathLike[str]) -> None:
     os.replace(tmp, path)
 
 
+def load_report(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a report written by :func:`write_json`; ValueError naming the file if it is not one."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err.msg})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object of results, got {type(data).__name__}")
+    return data
+
+
 def format_table(report: dict[str, Any]) -> str:
     """One line per result: instances, hypotheses met, violations / counterexamples, worst case."""
     rows = [f"{'result':<20} {'kind':<11} {'instances':>9} {'hyp. met':>9} {'violations':>10} {'max viol.':>10}  tightness"]

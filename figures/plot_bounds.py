@@ -16,7 +16,6 @@ point holds is decided by :class:`bounds.theorems.CheckResult` itself (lhs - rhs
 
 from __future__ import annotations
 
-import json
 import os
 import textwrap
 from pathlib import Path
@@ -30,18 +29,6 @@ from figures.style import ROLE_COLORS, figure_style, new_figure, save_figure
 
 UNIVERSAL = ("T1", "T2", "T3")
 CERTIFIED = ("T4", "T5")
-
-
-def load_verify(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a verify JSON file; ValueError naming the file if it is not a JSON object of results."""
-    with open(path, encoding="utf-8") as fh:
-        try:
-            data = json.load(fh)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: not valid JSON ({err.msg})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object of results, got {type(data).__name__}")
-    return data
 
 
 def met_points(result: dict[str, Any]) -> dict[str, np.ndarray]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from figures.plot_bounds import load_verify
+from bounds.verify import load_report
 from llm_experiments import results as llm_results
 from synthetic import results as synthetic_results
 
@@ -68,7 +68,7 @@ def load_result_set(results_dir: str | os.PathLike[str]) -> ResultSet:
     rs = ResultSet(root=root)
     bounds_path = root / BOUNDS_FILE
     if bounds_path.exists():
-        rs.verify = load_verify(bounds_path)
+        rs.verify = load_report(bounds_path)
     else:
         rs.notes.append(f"no {BOUNDS_FILE}")
     syn = root / SYNTHETIC_DIR

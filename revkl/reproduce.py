@@ -70,8 +70,10 @@ def stage_theory(args: argparse.Namespace) -> str:
 
 def _reusable_report(path: Path) -> dict | None:
     """The verify report at ``path`` if it was made with this stage's instances and seed."""
+    from bounds.verify import load_report
+
     try:
-        report = json.loads(path.read_text())
+        report = load_report(path)
     except (OSError, ValueError):
         return None
     meta = report.get("_meta", {})

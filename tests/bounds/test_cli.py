@@ -40,3 +40,16 @@ def test_check_reports_bounds_and_rejects_bad_files(tmp_path, capsys):
     assert "fsw: each row must sum to 1" in capsys.readouterr().err
     assert main(args[:4] + ["--fw", str(tmp_path / "missing.npy")] + args[6:]) == 2
     assert "fw: file not found" in capsys.readouterr().err
+
+
+def test_load_report_names_a_bad_file(tmp_path):
+    import pytest
+
+    from bounds.verify import load_report
+
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ValueError, match="bad.json: not valid JSON"):
+        load_report(tmp_path / "bad.json")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="list.json: expected a JSON object"):
+        load_report(tmp_path / "list.json")
