@@ -188,5 +188,6 @@ def format_summary(summary: dict[str, Any]) -> str:
                     verdict += "; the inequality " + ("holds anyway" if r["holds"] else "FAILS")
             else:
                 verdict = "holds" if r["holds"] else "VIOLATED"
-            lines.append(f"  {name} on the {r['fit']} fit: {r['shown']}  slack {r['slack']:.3g}  {verdict}")
+            shown = f"{r['shown']}  slack {r['slack']:.3g}" if np.isfinite(r["slack"]) else "sides not computable"
+            lines.append(f"  {name} on the {r['fit']} fit: {shown}  {verdict}")
     return "\n".join(lines)
