@@ -189,7 +189,7 @@ class Theorem:
             return "no instance met the hypotheses"
         if "max_ratio" in t:
             side = "|gap|/bound" if self.relation == "upper" else "gap/bound"
-            text = f"max {side} {t['max_ratio']:.7f}, median {t['median_ratio']:.3g}"
+            text = f"max {side} {t['max_ratio']:.8f}, median {t['median_ratio']:.3g}"
         elif "max_abs_residual" in t:
             text = f"max |residual| {t['max_abs_residual']:.2e}"
         else:

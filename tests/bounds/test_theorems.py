@@ -168,3 +168,44 @@ def test_an_infinite_error_is_a_violation_not_excused_by_rounding():
     assert np.all(np.isfinite(res.tol))
     assert res.holds.tolist() == [False, True]
     assert res.slack[0] < -res.tol[0]
+
+
+def test_nt_softmax_needs_a_local_minimum_and_for_k2_the_global_search():
+    rng = np.random.default_rng(5)
+    inst = fitted_softmax(rng, 3, 20, 2, "noisy", "reverse_kl")
+    assert inst.global_search is not None and inst.min_hessian_eig is not None
+    res = NT_SOFTMAX.check(inst)
+    assert np.array_equal(res.hypotheses["local_minimum"], inst.min_hessian_eig > 1e-10)
+    assert np.array_equal(res.hypotheses["global_k2"], inst.global_search)
+    inst.min_hessian_eig = -np.ones(3)
+    inst.global_search = np.array([True, False, True])
+    res = NT_SOFTMAX.check(inst)
+    assert not res.hypotheses["local_minimum"].any() and res.hypotheses["global_k2"].tolist() == [True, False, True]
+    assert not NT_SOFTMAX.counterexamples(res, inst).any()
+
+
+def test_unconverged_t4_fits_are_checked_with_the_certificate_and_counted():
+    from bounds.verify import verify
+
+    rng = np.random.default_rng(2)
+    inst = fitted_convex(rng, 4, 10, 3, "noisy", "reverse_kl")
+    inst.certificate = np.array([1e-6, 0.0, 1e-12, 1e-3])
+    res = T4.check(inst)
+    assert res.hypotheses_met.all() and np.array_equal(res.allowance >= inst.certificate, np.ones(4, bool))
+    cols = {"slack": res.slack, "ratio": res.ratio, "lhs": res.lhs, "rhs": res.rhs, **res.extras}
+    t = T4.tightness(cols)
+    assert t["unconverged"] == 2 and "2 fits with certificate" in T4.describe(t)
+    assert "unconverged" in verify(16, 0, results=["T4"], progress=False)["T4"]["tightness"]
+
+
+def test_verify_reports_the_largest_ratio_reached():
+    from bounds.verify import format_table, verify
+
+    rep = verify(64, 0, results=["T1", "T2", "T3"], progress=False)
+    for name in ("T1", "T2", "T3"):
+        assert rep[name]["tightness"]["max_ratio"] >= 0.99 and rep[name]["relation"] == THEOREMS[name].relation
+        assert rep[name]["families"] == {"extremal": 64}
+    import re
+
+    shown = [float(x) for x in re.findall(r"max (?:\|gap\||gap)/bound ([0-9.]+)", format_table(rep))]
+    assert len(shown) == 3 and min(shown) >= 0.99
