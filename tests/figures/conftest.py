@@ -44,10 +44,11 @@ def make_verify_report(violated: tuple[str, ...] = (), nt_counterexamples: dict[
     t3 = _theorem("theorem", n, rng, 3 if "T3" in violated else 0, "tighter lower bounds")
     gap = np.asarray(t3["points"]["gap"])
     lower = gap - rng.exponential(0.1, n)
-    t3["points"].update({"lhs": (-gap).tolist(), "rhs": (-lower).tolist(), "bound_forward": lower.tolist(),
+    t3["relation"] = "lower"  # lhs = gap >= rhs = the bound
+    t3["points"].update({"lhs": gap.tolist(), "rhs": lower.tolist(), "bound_forward": lower.tolist(),
                          "bound_reverse": (lower - 0.01).tolist(), "t1_lower": (lower - 0.05).tolist(), "t2_lower": (lower - 0.08).tolist()})
     if "T3" in violated:
-        t3["points"]["rhs"][0] = t3["points"]["lhs"][0] - 0.3
+        t3["points"]["rhs"][0] = t3["points"]["lhs"][0] + 0.3
     t3["tightness"] = {"never_looser": True, "fraction_strictly_tighter": 1.0}
     rep["T3"] = t3
     for name in ("T4", "T5"):

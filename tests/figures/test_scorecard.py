@@ -90,3 +90,8 @@ def test_noise_drop_majority() -> None:
 def test_scorecard_with_only_bounds(make_verify) -> None:
     rows = build_scorecard(ResultSet(root=Path("."), verify=make_verify()))
     assert _row(rows, "C5", "language models").verdict is Verdict.NOT_MEASURED
+
+
+def test_c2_names_t3_as_the_projects_own_bound(make_verify) -> None:
+    row = _row(bounds_rows(make_verify()), "C2")
+    assert "T3, the project's own bound, not the paper's" in row.measured
