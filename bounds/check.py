@@ -23,45 +23,46 @@ from bounds.divergences import LOSS_DIRECTION
 from bounds.quantities import Instances, forward_misfit, gap, reverse_misfit
 from bounds.solvers import fit
 from bounds.theorems import CLASS_RESULTS, THEOREMS, applicable
+from revkl.runfolder import UserError
 
 CLASSES = ("stochastic", "softmax", "mixture")
 FIT_ORDER = ("forward_kl", "ce", "reverse_kl", "rce")
 
 
 def load_array(path: Path, name: str, ndim: int = 2) -> np.ndarray:
-    """A float array from .npy or .csv (comma separated, no header); ValueError naming the file on any problem."""
+    """A float array from .npy or .csv (comma separated, no header); UserError naming the file on any problem."""
     where = f"{name}: {path}"
     if not path.exists():
-        raise ValueError(f"{name}: file not found: {path}")
+        raise UserError(f"{name}: file not found: {path}")
     if path.is_dir():
-        raise ValueError(f"{where}: is a directory, expected a .npy or .csv file")
+        raise UserError(f"{where}: is a directory, expected a .npy or .csv file")
     if path.suffix == ".npy":
         try:
             a = np.load(path, allow_pickle=False)
         except EOFError:
-            raise ValueError(f"{where}: empty or truncated .npy file") from None
+            raise UserError(f"{where}: empty or truncated .npy file") from None
         except (ValueError, OSError, pickle.UnpicklingError) as err:
             reason = "holds Python objects, not numbers" if "allow_pickle" in str(err) else f"not a readable .npy file ({err})"
-            raise ValueError(f"{where}: {reason}") from None
+            raise UserError(f"{where}: {reason}") from None
         if not isinstance(a, np.ndarray) or a.dtype.kind not in "fiub":
-            raise ValueError(f"{where}: expected a numeric array, got dtype {getattr(a, 'dtype', type(a).__name__)}")
+            raise UserError(f"{where}: expected a numeric array, got dtype {getattr(a, 'dtype', type(a).__name__)}")
     elif path.suffix == ".csv":
         raw = path.read_bytes()
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as err:
             line = raw[: err.start].count(b"\n") + 1
-            raise ValueError(f"{where}: not UTF-8 text (byte {err.start}, line {line})") from None
+            raise UserError(f"{where}: not UTF-8 text (byte {err.start}, line {line})") from None
         if not text.strip():
-            raise ValueError(f"{where}: empty file")
+            raise UserError(f"{where}: empty file")
         try:
             a = np.loadtxt(io.StringIO(text), delimiter=",", ndmin=2)
         except ValueError as err:
-            raise ValueError(f"{where}: not a comma-separated table of numbers ({' '.join(str(err).split())})") from None
+            raise UserError(f"{where}: not a comma-separated table of numbers ({' '.join(str(err).split())})") from None
     else:
-        raise ValueError(f"{where}: expected a .npy or .csv file")
+        raise UserError(f"{where}: expected a .npy or .csv file")
     if a.ndim != ndim or a.size == 0:
-        raise ValueError(f"{where}: expected a non-empty array with {ndim} dimensions, got shape {a.shape}")
+        raise UserError(f"{where}: expected a non-empty array with {ndim} dimensions, got shape {a.shape}")
     return a.astype(np.float64)
 
 
@@ -69,17 +70,17 @@ def model_class(kind: str, features: np.ndarray, k: int, n: int) -> ModelClass:
     """The strong class over ``features``: (n, m) simplex rows, (n, d) real features, or (L, n, k) heads."""
     if kind == "stochastic":
         if features.ndim != 2 or features.shape[0] != n:
-            raise ValueError(f"features: --class stochastic needs an n x m array with n = {n}, got shape {features.shape}")
+            raise UserError(f"features: --class stochastic needs an n x m array with n = {n}, got shape {features.shape}")
         return StochasticMatrixClass(features, k)
     if kind == "softmax":
         if features.ndim != 2 or features.shape[0] != n:
-            raise ValueError(f"features: --class softmax needs an n x d array with n = {n}, got shape {features.shape}")
+            raise UserError(f"features: --class softmax needs an n x d array with n = {n}, got shape {features.shape}")
         return SoftmaxLinearClass(features, k)
     if kind == "mixture":
         if features.ndim != 3 or features.shape[1:] != (n, k):
-            raise ValueError(f"features: --class mixture needs an L x n x k array of heads (n = {n}, k = {k}), got shape {features.shape}")
+            raise UserError(f"features: --class mixture needs an L x n x k array of heads (n = {n}, k = {k}), got shape {features.shape}")
         return MixtureClass(features)
-    raise ValueError(f"--class must be one of {', '.join(CLASSES)}, got {kind!r}")
+    raise UserError(f"--class must be one of {', '.join(CLASSES)}, got {kind!r}")
 
 
 def _result_entry(name: str, res: Any, i: int = 0) -> dict[str, Any]:
@@ -92,9 +93,9 @@ def _result_entry(name: str, res: Any, i: int = 0) -> dict[str, Any]:
 
 def check_arrays(fstar: np.ndarray, fw: np.ndarray, fsw: np.ndarray, gamma: float | None = None,
                  features: np.ndarray | None = None, class_kind: str | None = None) -> dict[str, Any]:
-    """The summary ``revkl bounds check`` prints (``--json`` prints it as is); ValueError for bad input."""
+    """The summary ``revkl bounds check`` prints (``--json`` prints it as is); UserError / ValueError for bad input."""
     if gamma is not None and not np.isfinite(gamma):
-        raise ValueError(f"--gamma: must be a finite number in (0, min probability], got {gamma}")
+        raise UserError(f"--gamma: must be a finite number in (0, min probability], got {gamma}")
     inst = Instances(fstar, fw, fsw, gamma=None if gamma is None else np.array([gamma]))
     _, n, k = inst.fstar.shape
     t4_residual = float(inst.err(inst.fw)[0] - reverse_misfit(inst)[0] - inst.err(inst.fsw)[0])

@@ -44,16 +44,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from bounds.verify import check_writable, failed, format_table, unrefuted, verify, write_json
+    from bounds.verify import failed, format_table, unrefuted, verify, write_json
+    from revkl.runfolder import UserError, check_writable_file
 
-    try:
-        if args.out:
-            check_writable(args.out)
-        if args.instances < 1:
-            raise ValueError(f"--instances: must be >= 1, got {args.instances}")
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    if args.out:
+        check_writable_file(args.out)
+    if args.instances < 1:
+        raise UserError(f"--instances: must be >= 1, got {args.instances}")
     report = verify(args.instances, args.seed, results=args.only, progress=not args.no_progress and sys.stderr.isatty())
     print(format_table(report))
     print(f"\n{report['_meta']['elapsed_s']:.1f} s for {args.instances} instances per result (seed {args.seed})")
@@ -71,19 +68,19 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from bounds.check import check_arrays, exit_code, format_summary, load_array
+    from revkl.runfolder import UserError
 
     try:
         if (args.features is None) != (args.model_class is None):
-            raise ValueError("--features and --class: give both (the features and which class they define) or neither")
+            raise UserError("--features and --class: give both (the features and which class they define) or neither")
         arrays = {n: load_array(getattr(args, n), n) for n in ("fstar", "fw", "fsw")}
         features = None
         if args.features is not None:
             features = load_array(args.features, "features", ndim=3 if args.model_class == "mixture" else 2)
         summary = check_arrays(arrays["fstar"], arrays["fw"], arrays["fsw"], gamma=args.gamma, features=features,
                                class_kind=args.model_class)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except ValueError as err:  # the arrays' validation (bounds.quantities.Instances) raises ValueError
+        raise UserError(str(err)) from None
     print(json.dumps(summary, indent=1) if args.json else format_summary(summary))
     return exit_code(summary)
 

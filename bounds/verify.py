@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from bounds.instances import sample_shape
+from revkl.runfolder import atomic_write_json
 from bounds.theorems import THEOREMS, CheckResult, Instances, NonTheorem, Theorem
 
 #: Non-theorem searches are capped: each certified softmax fit needs several Newton runs.
@@ -152,26 +153,11 @@ def unrefuted(report: dict[str, Any]) -> list[str]:
     return [k for k, v in report.items() if not k.startswith("_") and v["kind"] == "non-theorem" and v["violations"] == 0]
 
 
-def check_writable(path: str | os.PathLike[str]) -> None:
-    """Fail before any work if ``path`` cannot receive the report: ValueError naming it (nothing is left behind)."""
-    path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"--out {path}: is a directory; give a file name such as {path / 'bounds.json'}")
-    parent = path.parent
-    existing = next((p for p in (parent, *parent.parents) if p.exists()), Path("."))
-    if not existing.is_dir():
-        raise ValueError(f"--out {path}: {existing} is not a directory")
-    if not os.access(existing, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise ValueError(f"--out {path}: not writable")
-
-
 def write_json(report: dict[str, Any], path: str | os.PathLike[str]) -> None:
-    """Atomic write: a temp file in the same folder, then rename."""
+    """Write the report atomically (revkl.runfolder); check the path first with revkl.runfolder.check_writable_file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(report, indent=1, allow_nan=True))
-    os.replace(tmp, path)
+    atomic_write_json(path, report, allow_nan=True)
 
 
 def load_report(path: str | os.PathLike[str]) -> dict[str, Any]:

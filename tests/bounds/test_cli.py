@@ -97,10 +97,10 @@ def test_verify_out_that_cannot_be_written_fails_before_computing(tmp_path, caps
     monkeypatch.setattr(bv, "verify", lambda *a, **k: (_ for _ in ()).throw(AssertionError("computed before checking --out")))
     assert main(["bounds", "verify", "--instances", "8", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "is a directory" in err
+    assert err.count("\n") == 0 and "is a folder" in err
     (tmp_path / "file").write_text("x")
     assert main(["bounds", "verify", "--out", str(tmp_path / "file" / "r.json")]) == 2
-    assert "not a directory" in capsys.readouterr().err
+    assert "is not a folder" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # no stray .tmp
 
 
