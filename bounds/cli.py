@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--out", type=Path, help="write the JSON report here")
     v.add_argument("--only", nargs="+", metavar="RESULT", help="check only these results (e.g. T4 NT-forward-convex)")
-    v.add_argument("--no-progress", action="store_true")
+    v.add_argument("--no-progress", action="store_true", help="no progress bar (terminal) or progress lines every 30 s (log file)")
     v.set_defaults(handler=_verify)
 
     c = bsub.add_parser("check", help="report every applicable bound for your own F*, F_w, F_sw arrays",
@@ -51,7 +51,9 @@ def _verify(args: argparse.Namespace) -> int:
         check_writable_file(args.out)
     if args.instances < 1:
         raise UserError(f"--instances: must be >= 1, got {args.instances}")
-    report = verify(args.instances, args.seed, results=args.only, progress=not args.no_progress and sys.stderr.isatty())
+    tty = sys.stderr.isatty()
+    report = verify(args.instances, args.seed, results=args.only, progress=not args.no_progress and tty,
+                    log=None if args.no_progress or tty else lambda line: print(line, file=sys.stderr, flush=True))
     print(format_table(report))
     print(f"\n{report['_meta']['elapsed_s']:.1f} s for {args.instances} instances per result (seed {args.seed})")
     if args.out:

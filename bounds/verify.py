@@ -14,12 +14,12 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from bounds.instances import sample_shape
-from revkl.runfolder import atomic_write_json
+from revkl.runfolder import Progress, atomic_write_json
 from bounds.theorems import THEOREMS, CheckResult, Instances, NonTheorem, Theorem
 
 #: Non-theorem searches are capped: each certified softmax fit needs several Newton runs.
@@ -91,10 +91,12 @@ def _points(t: _Tally, rng: np.random.Generator) -> dict[str, list[float]]:
     return {k: [float(x) for x in t.column(k)[idx]] for k in POINT_KEYS if k in t.columns}
 
 
-def verify(instances: int = 2000, seed: int = 0, results: list[str] | None = None, progress: bool = True) -> dict[str, Any]:
+def verify(instances: int = 2000, seed: int = 0, results: list[str] | None = None, progress: bool = True,
+           log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Check every result on ``instances`` random instances each; returns the report dictionary.
 
     Batches of each result cycle through its instance families (``Theorem.families``) in order.
+    ``progress``: a progress bar (for a terminal); ``log``: progress lines every 30 s (for a log file).
     """
     if instances < 1:
         raise ValueError(f"instances must be >= 1, got {instances}")
@@ -112,6 +114,7 @@ def verify(instances: int = 2000, seed: int = 0, results: list[str] | None = Non
     tallies = {name: _Tally(THEOREMS[name]) for name in names}
     start = time.perf_counter()
     bar = _progress(len(plan), progress)
+    lines = Progress("verify", len(plan), log, unit="batches") if log is not None else None
     for name, family, size in plan:
         k, n = sample_shape(rng)
         thm = THEOREMS[name]
@@ -126,6 +129,8 @@ def verify(instances: int = 2000, seed: int = 0, results: list[str] | None = Non
         tallies[name].add(res, inst, flagged, score, family)
         bar.update(1)
         bar.set_postfix_str(name)
+        if lines is not None:
+            lines.update(1)
     bar.close()
     report: dict[str, Any] = {}
     prng = np.random.default_rng(seed + 1)

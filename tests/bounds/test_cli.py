@@ -147,3 +147,11 @@ def test_check_with_a_softmax_class_reports_the_failed_hypothesis_and_slack(tmp_
     assert "T4 on the reverse_kl fit" in (out := capsys.readouterr().out) and "hypotheses failed: prob_convex" in out
     assert "the inequality FAILS" in out and f"slack {t4['slack']:.3g}" in out
     assert main(args[:-4] + ["--features", str(tmp_path / "h.npy")]) == 2  # --features without --class
+
+
+def test_verify_logs_progress_lines_when_not_on_a_terminal():
+    from bounds.verify import verify
+
+    lines: list[str] = []
+    verify(8, 0, results=["T1", "T3"], progress=False, log=lines.append)
+    assert lines and lines[-1].startswith("verify: 2/2 batches (100%)")
