@@ -1,0 +1,159 @@
+r"""Matched units for the empirical claims (C5, C6), read from the run records.
+
+This is the one place where figures/ names the record fields the empirical verdicts rest on, so a
+renamed field is fixed here only. Records come through the packages' readers
+(``synthetic.results.load_results``, ``llm_experiments.results.load_results``, via
+:mod:`figures.results_io`).
+
+* A **study** is the synthetic run folder, or one (LLM run folder, dataset).
+* A **matched unit** is everything that identifies a result except the loss (and, for C6, the noise):
+  synthetic: (representation, delta, pretrain_tasks, head_class, K, method, task);
+  LLM: (pair, seed, seed_scope, aux_conf, symmetric). Two losses are compared on the units where both ran.
+* **C5** compares accuracies on noise-free units: :math:`d_u = \mathrm{acc}_u(\text{reverse}) - \mathrm{acc}_u(\text{forward})`.
+* **C6** compares the accuracy *lost* to noise, per unit and noise kind:
+  :math:`\mathrm{drop}_u(\ell) = \mathrm{acc}_u(\ell, \text{none}) - \operatorname{mean}_{r} \mathrm{acc}_u(\ell, r)` over
+  the informative levels r both losses ran, and :math:`d_u = \mathrm{drop}_u(\text{forward}) - \mathrm{drop}_u(\text{reverse})`.
+  A level is informative when the noisy labels still carry signal: flip rate :math:`r < (k-1)/k`
+  (a flip moves the label to one of the k - 1 other classes at random, so at :math:`r = (k-1)/k` the
+  label is independent of the truth: 0.5 for two classes), shrink factor :math:`\alpha > 0`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Hashable, Iterable
+
+from figures.results_io import RunData
+
+#: (reverse loss, forward loss) compared head to head in C5 and C6.
+PAIRS: tuple[tuple[str, str], ...] = (("reverse_kl", "forward_kl"), ("rce", "ce"))
+CLEAN = "none"
+
+
+@dataclass(frozen=True)
+class Obs:
+    """One accuracy: a study's matched unit, its noise (kind, level id, informative?) and loss;
+    ``setting`` is the part of the study a weak-ceiling gap is measured on (the LLM pair)."""
+
+    unit: tuple[Hashable, ...]
+    noise: str
+    level: Hashable
+    informative: bool
+    loss: str
+    acc: float
+    setting: str = ""
+
+
+@dataclass
+class Study:
+    """The observations of one study; ``gaps`` maps a setting (LLM pair) to its per-seed ceiling - weak accuracies."""
+
+    name: str
+    source: str
+    obs: list[Obs]
+    gaps: dict[str, list[float]]
+
+
+def informative(kind: str, level: float, k: int) -> bool:
+    """Whether noise ``kind`` at ``level`` (flip rate, or shrink factor alpha) leaves signal in k-class labels."""
+    if kind == "flip":
+        return level < (k - 1) / k
+    if kind == "shrink":
+        return level > 0
+    return kind == CLEAN
+
+
+# -- record readers (the record fields used by the verdicts) ----------------------------------------
+
+
+def synthetic_study(run: RunData) -> Study:
+    """Fields read: representation, delta, pretrain_tasks, head_class, K, method, task, noise_type,
+    noise_rate, k, loss, acc_sw."""
+    obs = []
+    for r in run.records:
+        unit = (r["representation"], r["delta"], r["pretrain_tasks"], r["head_class"], r["K"], r["method"], r["task"])
+        kind, rate = r["noise_type"], float(r["noise_rate"])
+        obs.append(Obs(unit, kind, rate, informative(kind, rate, int(r["k"])), r["loss"], float(r["acc_sw"])))
+    return Study(run.name, f"{run.rel}/results.jsonl", obs, {})
+
+
+def llm_studies(run: RunData) -> list[Study]:
+    """One study per dataset of an LLM run folder. Fields read: dataset, pair, seed, seed_scope (when
+    present), aux_conf, symmetric, noise {kind, rate, alpha}, num_classes, loss, acc_strong, acc_weak,
+    acc_ceiling."""
+    by_dataset: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in run.records:
+        by_dataset[r["dataset"]].append(r)
+    studies = []
+    for dataset, recs in by_dataset.items():
+        obs, gap_by_seed = [], defaultdict(dict)
+        for r in recs:
+            seed = (r["seed"], r.get("seed_scope"))
+            unit = (r["pair"], *seed, r["aux_conf"], r["symmetric"])
+            nz = r["noise"]
+            kind = nz["kind"]
+            level = float(nz["alpha"]) if kind == "shrink" else float(nz["rate"])
+            useful = informative(kind, level, int(r["num_classes"])) or (kind == "shrink" and float(nz["rate"]) < 1)
+            obs.append(Obs(unit, kind, json.dumps(nz, sort_keys=True), useful, r["loss"], float(r["acc_strong"]), r["pair"]))
+            gap_by_seed[r["pair"]].setdefault(seed, float(r["acc_ceiling"]) - float(r["acc_weak"]))
+        name = run.rel if len(by_dataset) == 1 else f"{run.rel} ({dataset})"
+        gaps = {pair: list(by_seed.values()) for pair, by_seed in gap_by_seed.items()}
+        studies.append(Study(name, f"{run.rel}/results.jsonl", obs, gaps))
+    return studies
+
+
+# -- matched comparisons ---------------------------------------------------------------------------
+
+
+def _index(obs: Iterable[Obs], source: str) -> dict[tuple[Hashable, ...], float]:
+    """(unit, noise, level, loss) -> accuracy; two records on one key mean the unit key misses a field."""
+    out: dict[tuple[Hashable, ...], float] = {}
+    for o in obs:
+        key = (o.unit, o.noise, o.level, o.loss)
+        if key in out:
+            raise ValueError(f"{source}: two records for one matched unit {key}: the records carry a field the unit key lacks")
+        out[key] = o.acc
+    return out
+
+
+def clean_pairs(obs: list[Obs], source: str, pairs: tuple[tuple[str, str], ...] = PAIRS) -> dict[tuple[str, str], tuple[list[float], list[float]]]:
+    """C5: per (reverse, forward) pair, the noise-free accuracies of both on the units where both ran."""
+    acc = _index(obs, source)
+    units = sorted({(o.unit, o.level) for o in obs if o.noise == CLEAN}, key=repr)
+    out = {}
+    for rev, fwd in pairs:
+        both = [(acc[(u, CLEAN, lv, rev)], acc[(u, CLEAN, lv, fwd)]) for u, lv in units
+                if (u, CLEAN, lv, rev) in acc and (u, CLEAN, lv, fwd) in acc]
+        if both:
+            out[(rev, fwd)] = ([a for a, _ in both], [b for _, b in both])
+    return out
+
+
+def drop_pairs(obs: list[Obs], source: str, pairs: tuple[tuple[str, str], ...] = PAIRS) -> dict[tuple[str, str], tuple[list[float], list[float]]]:
+    """C6: per (reverse, forward) pair, the accuracy lost to noise (forward's, reverse's) per (unit, noise kind).
+
+    A (unit, kind) counts when both losses have the noise-free result and at least one informative
+    level in common; the drop averages over those common levels.
+    """
+    acc = _index(obs, source)
+    clean = {o.unit: o.level for o in obs if o.noise == CLEAN}
+    levels: dict[tuple[Hashable, str], set[Hashable]] = defaultdict(set)
+    for o in obs:
+        if o.noise != CLEAN and o.informative:
+            levels[(o.unit, o.noise)].add(o.level)
+    out = {}
+    for rev, fwd in pairs:
+        fwd_drop, rev_drop = [], []
+        for (u, kind), lvls in sorted(levels.items(), key=repr):
+            base = [(u, CLEAN, clean.get(u), loss) for loss in (rev, fwd)]
+            common = [lv for lv in lvls if all((u, kind, lv, loss) in acc for loss in (rev, fwd))]
+            if not common or not all(b in acc for b in base):
+                continue
+            for loss, sink in ((fwd, fwd_drop), (rev, rev_drop)):
+                noisy = sum(acc[(u, kind, lv, loss)] for lv in common) / len(common)
+                sink.append(acc[(u, CLEAN, clean[u], loss)] - noisy)
+        if fwd_drop:
+            out[(rev, fwd)] = (fwd_drop, rev_drop)
+    return out
