@@ -13,9 +13,10 @@ renamed field is fixed here only. Records come through the packages' readers
 * **C6** compares the accuracy *lost* to noise, per unit and noise kind:
   :math:`\mathrm{drop}_u(\ell) = \mathrm{acc}_u(\ell, \text{none}) - \operatorname{mean}_{r} \mathrm{acc}_u(\ell, r)` over
   the informative levels r both losses ran, and :math:`d_u = \mathrm{drop}_u(\text{forward}) - \mathrm{drop}_u(\text{reverse})`.
-  A level is informative when the noisy labels still carry signal: flip rate :math:`r < (k-1)/k`
-  (a flip moves the label to one of the k - 1 other classes at random, so at :math:`r = (k-1)/k` the
-  label is independent of the truth: 0.5 for two classes), shrink factor :math:`\alpha > 0`.
+  A level is informative when the noisy labels still carry signal (:func:`informative`): flip rate
+  :math:`r < (k-1)/k` (a flip moves the label to one of the k - 1 other classes at random, so at
+  :math:`r = (k-1)/k` the label is independent of the truth: 0.5 for two classes); shrinking towards
+  uniform by a factor :math:`\alpha > 0`, or of only part of the labels.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from figures.results_io import RunData
 #: (reverse loss, forward loss) compared head to head in C5 and C6.
 PAIRS: tuple[tuple[str, str], ...] = (("reverse_kl", "forward_kl"), ("rce", "ce"))
 CLEAN = "none"
+#: Per (reverse, forward) pair, two equal-length lists: element i of each from matched unit i.
+Units = dict[tuple[str, str], tuple[list[float], list[float]]]
 
 
 @dataclass(frozen=True)
@@ -56,12 +59,13 @@ class Study:
     gaps: dict[str, list[float]]
 
 
-def informative(kind: str, level: float, k: int) -> bool:
-    """Whether noise ``kind`` at ``level`` (flip rate, or shrink factor alpha) leaves signal in k-class labels."""
+def informative(kind: str, rate: float, k: int, alpha: float | None = None) -> bool:
+    """Whether k-class weak labels keep signal when a fraction ``rate`` of them is flipped (``rate < (k-1)/k``)
+    or shrunk by the factor ``alpha`` towards uniform (``alpha > 0`` or ``rate < 1``); noise-free labels do."""
     if kind == "flip":
-        return level < (k - 1) / k
+        return rate < (k - 1) / k
     if kind == "shrink":
-        return level > 0
+        return (alpha or 0.0) > 0 or rate < 1
     return kind == CLEAN
 
 
@@ -74,8 +78,9 @@ def synthetic_study(run: RunData) -> Study:
     obs = []
     for r in run.records:
         unit = (r["representation"], r["delta"], r["pretrain_tasks"], r["head_class"], r["K"], r["method"], r["task"])
-        kind, rate = r["noise_type"], float(r["noise_rate"])
-        obs.append(Obs(unit, kind, rate, informative(kind, rate, int(r["k"])), r["loss"], float(r["acc_sw"])))
+        kind, level = r["noise_type"], float(r["noise_rate"])  # shrink: every label, by the factor noise_rate
+        useful = informative(kind, 1.0, int(r["k"]), level) if kind == "shrink" else informative(kind, level, int(r["k"]))
+        obs.append(Obs(unit, kind, level, useful, r["loss"], float(r["acc_sw"])))
     return Study(run.name, f"{run.rel}/results.jsonl", obs, {})
 
 
@@ -93,10 +98,8 @@ def llm_studies(run: RunData) -> list[Study]:
             seed = (r["seed"], r.get("seed_scope"))
             unit = (r["pair"], *seed, r["aux_conf"], r["symmetric"])
             nz = r["noise"]
-            kind = nz["kind"]
-            level = float(nz["alpha"]) if kind == "shrink" else float(nz["rate"])
-            useful = informative(kind, level, int(r["num_classes"])) or (kind == "shrink" and float(nz["rate"]) < 1)
-            obs.append(Obs(unit, kind, json.dumps(nz, sort_keys=True), useful, r["loss"], float(r["acc_strong"]), r["pair"]))
+            useful = informative(nz["kind"], float(nz["rate"]), int(r["num_classes"]), nz.get("alpha"))
+            obs.append(Obs(unit, nz["kind"], json.dumps(nz, sort_keys=True), useful, r["loss"], float(r["acc_strong"]), r["pair"]))
             gap_by_seed[r["pair"]].setdefault(seed, float(r["acc_ceiling"]) - float(r["acc_weak"]))
         name = run.rel if len(by_dataset) == 1 else f"{run.rel} ({dataset})"
         gaps = {pair: list(by_seed.values()) for pair, by_seed in gap_by_seed.items()}
@@ -118,7 +121,7 @@ def _index(obs: Iterable[Obs], source: str) -> dict[tuple[Hashable, ...], float]
     return out
 
 
-def clean_pairs(obs: list[Obs], source: str, pairs: tuple[tuple[str, str], ...] = PAIRS) -> dict[tuple[str, str], tuple[list[float], list[float]]]:
+def clean_pairs(obs: list[Obs], source: str, pairs: tuple[tuple[str, str], ...] = PAIRS) -> Units:
     """C5: per (reverse, forward) pair, the noise-free accuracies of both on the units where both ran."""
     acc = _index(obs, source)
     units = sorted({(o.unit, o.level) for o in obs if o.noise == CLEAN}, key=repr)
@@ -131,7 +134,7 @@ def clean_pairs(obs: list[Obs], source: str, pairs: tuple[tuple[str, str], ...] 
     return out
 
 
-def drop_pairs(obs: list[Obs], source: str, pairs: tuple[tuple[str, str], ...] = PAIRS) -> dict[tuple[str, str], tuple[list[float], list[float]]]:
+def drop_pairs(obs: list[Obs], source: str, pairs: tuple[tuple[str, str], ...] = PAIRS) -> Units:
     """C6: per (reverse, forward) pair, the accuracy lost to noise (forward's, reverse's) per (unit, noise kind).
 
     A (unit, kind) counts when both losses have the noise-free result and at least one informative

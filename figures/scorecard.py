@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any, Callable
 
-from figures.matched import Study, clean_pairs, drop_pairs, llm_studies, synthetic_study
+from figures.matched import Obs, Study, Units, clean_pairs, drop_pairs, llm_studies, synthetic_study
 from figures.results_io import BOUNDS_FILE, ResultSet, RunData
 from revkl import stats
 
@@ -230,7 +230,7 @@ def synthetic_guarantee_rows(run: RunData | None) -> list[ClaimRow]:
 # -- empirical rows (C5, C6): three-outcome verdicts from matched units --------------------------
 
 #: The effect each empirical claim measures, per (reverse, forward) pair; positive = the claimed direction.
-EFFECTS: dict[str, tuple[str, Callable[..., dict[tuple[str, str], tuple[list[float], list[float]]]]]] = {
+EFFECTS: dict[str, tuple[str, Callable[[list[Obs], str], Units]]] = {
     "C5": ("acc({rev}) - acc({fwd}), noise-free", clean_pairs),
     "C6": ("accuracy lost to informative noise, {fwd} - {rev}", drop_pairs),
 }
@@ -238,7 +238,7 @@ SYNTHETIC, LLM = "synthetic simulator", "language models"
 POOLED_LLM, POOLED_ALL = "language models, pooled", "all studies, pooled"
 
 
-def judge(claim: str, pairs: dict[tuple[str, str], tuple[list[float], list[float]]]) -> tuple[Verdict, list[dict[str, Any]]]:
+def judge(claim: str, pairs: Units) -> tuple[Verdict, list[dict[str, Any]]]:
     """One claim's family in one study (or pooled): Wilcoxon signed-rank per (reverse, forward) pair on the
     matched units (accuracies in points), Holm across the family, three outcomes per comparison, and the
     claim's verdict :func:`revkl.stats.combine` (holds only when every comparison holds)."""
@@ -263,9 +263,9 @@ def weak_ceiling_gaps(study: Study) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _merge(families: list[dict[tuple[str, str], tuple[list[float], list[float]]]]) -> dict[tuple[str, str], tuple[list[float], list[float]]]:
+def _merge(families: list[Units]) -> Units:
     """Matched units of several studies side by side (the units of different studies are distinct)."""
-    out: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
+    out: Units = {}
     for fam in families:
         for key, (a, b) in fam.items():
             ea, eb = out.setdefault(key, ([], []))
@@ -293,8 +293,8 @@ class _Judged:
     gaps: dict[str, dict[str, Any]]
     excluded: bool
     n_excluded_settings: int
-    pairs: dict[str, dict[tuple[str, str], tuple[list[float], list[float]]]]
-    shown: dict[str, dict[tuple[str, str], tuple[list[float], list[float]]]]
+    pairs: dict[str, Units]
+    shown: dict[str, Units]
 
 
 def _judge_study(evidence: str, study: Study) -> _Judged:
@@ -344,11 +344,10 @@ def empirical_rows(results: ResultSet) -> list[ClaimRow]:
     if results.synthetic is not None and results.synthetic.records:
         judged.append(_judge_study(SYNTHETIC, synthetic_study(results.synthetic)))
     judged += [_judge_study(LLM, s) for run in results.llm for s in llm_studies(run)]
+    missing = [ev for ev in (SYNTHETIC, LLM) if not any(j.evidence == ev for j in judged)]
     rows: list[ClaimRow] = []
     for claim in EFFECTS:
-        if not judged:
-            rows += [ClaimRow(claim, CLAIMS[claim], ev, Verdict.NOT_MEASURED, "no run records") for ev in (SYNTHETIC, LLM)]
-            continue
+        rows += [ClaimRow(claim, CLAIMS[claim], ev, Verdict.NOT_MEASURED, "no run records") for ev in missing]
         study_rows = [_study_row(claim, j) for j in judged]
         rows += study_rows
         llm = [(j, r) for j, r in zip(judged, study_rows) if j.evidence == LLM]
@@ -357,6 +356,7 @@ def empirical_rows(results: ResultSet) -> list[ClaimRow]:
         if llm and len(llm) < len(judged):
             rows.append(_pooled_row(claim, POOLED_ALL, judged, study_rows))
     return rows
+
 
 # -- the scorecard ----------------------------------------------------------------------------
 

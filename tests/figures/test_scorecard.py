@@ -218,6 +218,14 @@ def _obs(unit: str, kind: str, level: float, loss: str, acc: float, k: int = 2) 
     return Obs((unit,), kind, level, informative(kind, level, k), loss, acc)
 
 
+def test_informative_noise_levels() -> None:
+    from figures.matched import informative
+
+    assert informative("flip", 0.49, 2) and not informative("flip", 0.5, 2) and informative("flip", 0.5, 3)
+    assert not informative("flip", 2 / 3, 3) and informative("none", 0.0, 2)
+    assert informative("shrink", 1.0, 2, 0.1) and not informative("shrink", 1.0, 2, 0.0) and informative("shrink", 0.3, 2, 0.0)
+
+
 def test_drop_pairs_average_informative_levels_per_unit() -> None:
     obs = [_obs("u", "none", 0.0, "reverse_kl", 0.9), _obs("u", "none", 0.0, "forward_kl", 0.9),
            _obs("u", "flip", 0.2, "reverse_kl", 0.85), _obs("u", "flip", 0.4, "reverse_kl", 0.5),
