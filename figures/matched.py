@@ -21,12 +21,12 @@ renamed field is fixed here only. Records come through the packages' readers
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Hashable, Iterable
 
 from figures.results_io import RunData
+from revkl import stats
 
 #: (reverse loss, forward loss) compared head to head in C5 and C6.
 PAIRS: tuple[tuple[str, str], ...] = (("reverse_kl", "forward_kl"), ("rce", "ce"))
@@ -37,8 +37,9 @@ Units = dict[tuple[str, str], tuple[list[float], list[float]]]
 
 @dataclass(frozen=True)
 class Obs:
-    """One accuracy: a study's matched unit, its noise (kind, level id, informative?) and loss;
-    ``setting`` is the part of the study a weak-ceiling gap is measured on (the LLM pair)."""
+    """One accuracy: a study's matched unit, its noise (kind; level: synthetic the rate or shrink factor,
+    LLM (rate, alpha); informative?) and loss; ``setting`` is the part of the study a weak-ceiling gap
+    is measured on (the LLM pair)."""
 
     unit: tuple[Hashable, ...]
     noise: str
@@ -51,12 +52,24 @@ class Obs:
 
 @dataclass
 class Study:
-    """The observations of one study; ``gaps`` maps a setting (LLM pair) to its per-seed ceiling - weak accuracies."""
+    """The observations of one study; ``baselines`` maps a setting (LLM pair) to its per-seed
+    (weak accuracy, ceiling accuracy)."""
 
     name: str
     source: str
     obs: list[Obs]
-    gaps: dict[str, list[float]]
+    baselines: dict[str, list[tuple[float, float]]]
+
+
+def weak_ceiling_gaps(study: Study) -> dict[str, dict[str, Any]]:
+    """Per setting (LLM pair): the ceiling - weak accuracy gap in points with its t-interval over seeds
+    (:meth:`revkl.stats.Interval.to_dict`); ``significant`` when the interval lies above 0 (never with
+    one seed: no spread to judge it by)."""
+    out = {}
+    for setting, values in study.baselines.items():
+        iv = stats.t_interval([100 * (c - w) for w, c in values])
+        out[setting] = {**iv.to_dict(), "significant": bool(iv.lo > 0)}
+    return out
 
 
 def informative(kind: str, rate: float, k: int, alpha: float | None = None) -> bool:
@@ -93,17 +106,18 @@ def llm_studies(run: RunData) -> list[Study]:
         by_dataset[r["dataset"]].append(r)
     studies = []
     for dataset, recs in by_dataset.items():
-        obs, gap_by_seed = [], defaultdict(dict)
+        obs, by_seed = [], defaultdict(dict)
         for r in recs:
             seed = (r["seed"], r.get("seed_scope"))
             unit = (r["pair"], *seed, r["aux_conf"], r["symmetric"])
             nz = r["noise"]
             useful = informative(nz["kind"], float(nz["rate"]), int(r["num_classes"]), nz.get("alpha"))
-            obs.append(Obs(unit, nz["kind"], json.dumps(nz, sort_keys=True), useful, r["loss"], float(r["acc_strong"]), r["pair"]))
-            gap_by_seed[r["pair"]].setdefault(seed, float(r["acc_ceiling"]) - float(r["acc_weak"]))
+            level = (float(nz["rate"]), nz.get("alpha"))
+            obs.append(Obs(unit, nz["kind"], level, useful, r["loss"], float(r["acc_strong"]), r["pair"]))
+            by_seed[r["pair"]].setdefault(seed, (float(r["acc_weak"]), float(r["acc_ceiling"])))
         name = run.rel if len(by_dataset) == 1 else f"{run.rel} ({dataset})"
-        gaps = {pair: list(by_seed.values()) for pair, by_seed in gap_by_seed.items()}
-        studies.append(Study(name, f"{run.rel}/results.jsonl", obs, gaps))
+        baselines = {pair: list(seeds.values()) for pair, seeds in by_seed.items()}
+        studies.append(Study(name, f"{run.rel}/results.jsonl", obs, baselines))
     return studies
 
 

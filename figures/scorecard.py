@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any, Callable
 
-from figures.matched import Obs, Study, Units, clean_pairs, drop_pairs, llm_studies, synthetic_study
+from figures.matched import Obs, Study, Units, clean_pairs, drop_pairs, llm_studies, synthetic_study, weak_ceiling_gaps
 from figures.results_io import BOUNDS_FILE, ResultSet, RunData
 from revkl import stats
 
@@ -251,16 +251,6 @@ def judge(claim: str, pairs: Units) -> tuple[Verdict, list[dict[str, Any]]]:
     effects = [{"comparison": label.format(rev=rev, fwd=fwd), "unit": "points of accuracy", "verdict": v, **c.to_dict()}
                for (rev, fwd), c, v in zip(keys, comps, verdicts)]
     return Verdict(stats.combine(verdicts)), effects
-
-
-def weak_ceiling_gaps(study: Study) -> dict[str, dict[str, Any]]:
-    """Per setting (LLM pair): the ceiling - weak accuracy gap in points with its t-interval over seeds;
-    ``significant`` when the interval lies above 0 (never with one seed: no spread to judge it by)."""
-    out = {}
-    for setting, values in study.gaps.items():
-        iv = stats.t_interval([100 * v for v in values])
-        out[setting] = {**iv.to_dict(), "significant": bool(iv.lo > 0)}
-    return out
 
 
 def _merge(families: list[Units]) -> Units:
