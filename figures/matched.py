@@ -27,6 +27,7 @@ from typing import Any, Hashable, Iterable
 
 from figures.results_io import RunData
 from revkl import stats
+from revkl.runfolder import UserError
 
 #: (reverse loss, forward loss) compared head to head in C5 and C6.
 PAIRS: tuple[tuple[str, str], ...] = (("reverse_kl", "forward_kl"), ("rce", "ce"))
@@ -84,12 +85,24 @@ def informative(kind: str, rate: float, k: int, alpha: float | None = None) -> b
 
 # -- record readers (the record fields used by the verdicts) ----------------------------------------
 
+#: The record fields read here (``seed_scope`` is read from LLM records when present).
+SYNTHETIC_FIELDS = ("representation", "delta", "pretrain_tasks", "head_class", "K", "method", "task", "noise_type",
+                    "noise_rate", "k", "loss", "acc_sw")
+LLM_FIELDS = ("dataset", "pair", "seed", "aux_conf", "symmetric", "noise", "num_classes", "loss", "acc_strong",
+              "acc_weak", "acc_ceiling")
+
+
+def _require(rec: dict[str, Any], fields: tuple[str, ...], run: RunData, i: int) -> None:
+    missing = [f for f in fields if f not in rec]
+    if missing:
+        raise UserError(f"{run.rel}/results.jsonl: record {i + 1} lacks field(s) {missing} that the scorecard and tables read")
+
 
 def synthetic_study(run: RunData) -> Study:
-    """Fields read: representation, delta, pretrain_tasks, head_class, K, method, task, noise_type,
-    noise_rate, k, loss, acc_sw."""
+    """The synthetic run as one study (fields read: :data:`SYNTHETIC_FIELDS`)."""
     obs = []
-    for r in run.records:
+    for i, r in enumerate(run.records):
+        _require(r, SYNTHETIC_FIELDS, run, i)
         unit = (r["representation"], r["delta"], r["pretrain_tasks"], r["head_class"], r["K"], r["method"], r["task"])
         kind, level = r["noise_type"], float(r["noise_rate"])  # shrink: every label, by the factor noise_rate
         useful = informative(kind, 1.0, int(r["k"]), level) if kind == "shrink" else informative(kind, level, int(r["k"]))
@@ -98,11 +111,11 @@ def synthetic_study(run: RunData) -> Study:
 
 
 def llm_studies(run: RunData) -> list[Study]:
-    """One study per dataset of an LLM run folder. Fields read: dataset, pair, seed, seed_scope (when
-    present), aux_conf, symmetric, noise {kind, rate, alpha}, num_classes, loss, acc_strong, acc_weak,
-    acc_ceiling."""
+    """One study per dataset of an LLM run folder (fields read: :data:`LLM_FIELDS`, ``noise`` as
+    {kind, rate, alpha}, and ``seed_scope`` when present)."""
     by_dataset: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in run.records:
+    for i, r in enumerate(run.records):
+        _require(r, LLM_FIELDS, run, i)
         by_dataset[r["dataset"]].append(r)
     studies = []
     for dataset, recs in by_dataset.items():
@@ -130,7 +143,7 @@ def _index(obs: Iterable[Obs], source: str) -> dict[tuple[Hashable, ...], float]
     for o in obs:
         key = (o.unit, o.noise, o.level, o.loss)
         if key in out:
-            raise ValueError(f"{source}: two records for one matched unit {key}: the records carry a field the unit key lacks")
+            raise UserError(f"{source}: two records for one matched unit {key}: the records carry a field the unit key lacks")
         out[key] = o.acc
     return out
 

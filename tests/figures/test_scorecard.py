@@ -31,6 +31,7 @@ from figures.scorecard import (
     theorem_status,
 )
 from revkl import stats
+from revkl.runfolder import UserError
 
 
 def _row(rows, cid: str, evidence: str = "certified theory check"):
@@ -244,7 +245,14 @@ def test_drop_pairs_average_informative_levels_per_unit() -> None:
 def test_two_records_on_one_unit_name_the_file() -> None:
     run = _synthetic_run({("reverse_kl", "forward_kl"): [0.01, 0.02]})
     run.records.append(dict(run.records[0]))
-    with pytest.raises(ValueError, match="synthetic/results.jsonl: two records for one matched unit"):
+    with pytest.raises(UserError, match="synthetic/results.jsonl: two records for one matched unit"):
+        empirical_rows(ResultSet(Path("."), synthetic=run))
+
+
+def test_a_record_without_a_field_is_named(tmp_path: Path) -> None:
+    run = _synthetic_run({("reverse_kl", "forward_kl"): [0.01, 0.02]})
+    del run.records[2]["acc_sw"]
+    with pytest.raises(UserError, match=r"synthetic/results.jsonl: record 3 lacks field\(s\) \['acc_sw'\]"):
         empirical_rows(ResultSet(Path("."), synthetic=run))
 
 
