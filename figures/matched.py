@@ -8,15 +8,16 @@ renamed field is fixed here only. Records come through the packages' readers
 * A **study** is the synthetic run folder, or one (LLM run folder, dataset).
 * A **matched unit** is everything that identifies a result except the loss (and, for C6, the noise):
   synthetic: (representation, delta, pretrain_tasks, head_class, K, method, task);
-  LLM: (pair, seed, seed_scope, aux_conf, symmetric). Two losses are compared on the units where both ran.
+  LLM: :data:`LLM_UNIT_FIELDS`. Two losses are compared on the units where both ran.
 * **C5** compares accuracies on noise-free units: :math:`d_u = \mathrm{acc}_u(\text{reverse}) - \mathrm{acc}_u(\text{forward})`.
 * **C6** compares the accuracy *lost* to noise, per unit and noise kind:
   :math:`\mathrm{drop}_u(\ell) = \mathrm{acc}_u(\ell, \text{none}) - \operatorname{mean}_{r} \mathrm{acc}_u(\ell, r)` over
   the informative levels r both losses ran, and :math:`d_u = \mathrm{drop}_u(\text{forward}) - \mathrm{drop}_u(\text{reverse})`.
-  A level is informative when the noisy labels still carry signal (:func:`informative`): flip rate
-  :math:`r < (k-1)/k` (a flip moves the label to one of the k - 1 other classes at random, so at
-  :math:`r = (k-1)/k` the label is independent of the truth: 0.5 for two classes); shrinking towards
-  uniform by a factor :math:`\alpha > 0`, or of only part of the labels.
+  A level is informative when the noisy labels still carry signal (:func:`informative`): a fraction
+  :math:`r < (k-1)/k` of labels moved to another class (LLM ``flip``, synthetic ``swap_top``: the label
+  goes to one of the k - 1 other classes at random, so at :math:`r = (k-1)/k` it is independent of the
+  truth: 0.5 for two classes); labels shrunk towards uniform (LLM ``shrink``, synthetic ``shrink_all``)
+  by a factor :math:`\alpha > 0`, or only part of them.
 """
 
 from __future__ import annotations
@@ -73,23 +74,30 @@ def weak_ceiling_gaps(study: Study) -> dict[str, dict[str, Any]]:
     return out
 
 
+#: Noise kinds that move a fraction of the labels to another class, and that shrink labels towards uniform.
+MOVE_KINDS, SHRINK_KINDS = frozenset({"flip", "swap_top"}), frozenset({"shrink", "shrink_all"})
+
+
 def informative(kind: str, rate: float, k: int, alpha: float | None = None) -> bool:
-    """Whether k-class weak labels keep signal when a fraction ``rate`` of them is flipped (``rate < (k-1)/k``)
-    or shrunk by the factor ``alpha`` towards uniform (``alpha > 0`` or ``rate < 1``); noise-free labels do."""
-    if kind == "flip":
+    """Whether k-class weak labels keep signal when a fraction ``rate`` of them is moved to another class
+    (``rate < (k-1)/k``) or shrunk by the factor ``alpha`` towards uniform (``alpha > 0`` or ``rate < 1``)."""
+    if kind == CLEAN:
+        return True
+    if kind in MOVE_KINDS:
         return rate < (k - 1) / k
-    if kind == "shrink":
+    if kind in SHRINK_KINDS:
         return (alpha or 0.0) > 0 or rate < 1
-    return kind == CLEAN
+    raise ValueError(f"noise kind {kind!r}: figures.matched.informative does not know whether it leaves signal")
 
 
 # -- record readers (the record fields used by the verdicts) ----------------------------------------
 
-#: The record fields read here (``seed_scope`` is read from LLM records when present).
+#: The record fields read here: required ones, and the LLM unit's identity (read as None when absent).
 SYNTHETIC_FIELDS = ("representation", "delta", "pretrain_tasks", "head_class", "K", "method", "task", "noise_type",
                     "noise_rate", "k", "loss", "acc_sw")
-LLM_FIELDS = ("dataset", "pair", "seed", "aux_conf", "symmetric", "noise", "num_classes", "loss", "acc_strong",
-              "acc_weak", "acc_ceiling")
+LLM_FIELDS = ("dataset", "pair", "seed", "noise", "num_classes", "loss", "acc_strong", "acc_weak", "acc_ceiling")
+LLM_UNIT_FIELDS = ("pair", "seed", "seed_scope", "split_seed", "aux_conf", "mirror_weight", "symmetric")
+LLM_SEED_FIELDS = ("seed", "seed_scope", "split_seed")
 
 
 def _require(rec: dict[str, Any], fields: tuple[str, ...], run: RunData, i: int) -> None:
@@ -105,14 +113,15 @@ def synthetic_study(run: RunData) -> Study:
         _require(r, SYNTHETIC_FIELDS, run, i)
         unit = (r["representation"], r["delta"], r["pretrain_tasks"], r["head_class"], r["K"], r["method"], r["task"])
         kind, level = r["noise_type"], float(r["noise_rate"])  # shrink: every label, by the factor noise_rate
-        useful = informative(kind, 1.0, int(r["k"]), level) if kind == "shrink" else informative(kind, level, int(r["k"]))
+        useful = informative(kind, 1.0, int(r["k"]), level) if kind in SHRINK_KINDS else informative(kind, level, int(r["k"]))
         obs.append(Obs(unit, kind, level, useful, r["loss"], float(r["acc_sw"])))
     return Study(run.name, f"{run.rel}/results.jsonl", obs, {})
 
 
 def llm_studies(run: RunData) -> list[Study]:
     """One study per dataset of an LLM run folder (fields read: :data:`LLM_FIELDS`, ``noise`` as
-    {kind, rate, alpha}, and ``seed_scope`` when present)."""
+    {kind, rate, alpha}, and :data:`LLM_UNIT_FIELDS`); weak and ceiling accuracies per pair and seed
+    (:data:`LLM_SEED_FIELDS`)."""
     by_dataset: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for i, r in enumerate(run.records):
         _require(r, LLM_FIELDS, run, i)
@@ -121,8 +130,8 @@ def llm_studies(run: RunData) -> list[Study]:
     for dataset, recs in by_dataset.items():
         obs, by_seed = [], defaultdict(dict)
         for r in recs:
-            seed = (r["seed"], r.get("seed_scope"))
-            unit = (r["pair"], *seed, r["aux_conf"], r["symmetric"])
+            seed = tuple(r.get(f) for f in LLM_SEED_FIELDS)
+            unit = tuple(r.get(f) for f in LLM_UNIT_FIELDS)
             nz = r["noise"]
             useful = informative(nz["kind"], float(nz["rate"]), int(r["num_classes"]), nz.get("alpha"))
             level = (float(nz["rate"]), nz.get("alpha"))

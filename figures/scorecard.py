@@ -270,6 +270,7 @@ def _pts(x: float) -> str:
 
 def _gap_text(gaps: dict[str, dict[str, Any]]) -> str:
     return "; ".join(f"weak-ceiling gap {s}: {_pts(g['mean'])} pts [{_pts(g['lo'])}, {_pts(g['hi'])}] over {g['n']} seed(s)"
+                     + (" (no spread: weak model and ceiling the same for every seed)" if g["n"] > 1 and g["sd"] == 0 else "")
                      + ("" if g["significant"] else " (not above 0: excluded)") for s, g in gaps.items())
 
 

@@ -106,6 +106,7 @@ def write_llm_run(run: Path, *, dataset: str = "movie-pairs", pairs: tuple[str, 
     losses) - level * ``slope`` (reverse, forward) + ``spread`` * N(0, 1).
     """
     from llm_experiments import results as R
+    from revkl.runfolder import atomic_write_json
 
     run.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(rng_seed)
@@ -123,7 +124,7 @@ def write_llm_run(run: Path, *, dataset: str = "movie-pairs", pairs: tuple[str, 
                     rec.update({"kind": "w2s", "key": f"{dataset}{pair}{loss}{seed}{level}", "name": run.name, "dataset": dataset,
                                 "task": "pairs", "num_classes": 2, "mode": "last_layer", "weak_model": pair.split("->")[0],
                                 "strong_model": pair.split("->")[1], "pair": pair, "loss": loss, "direction": DIRECTION[loss],
-                                "aux_conf": 0.0, "symmetric": 0.0, "seed": seed, "noise": noise, "noise_level": level,
+                                "aux_conf": 0.0, "seed": seed, "noise": noise, "noise_level": level,
                                 "acc_strong": acc, "acc_weak": acc_weak, "acc_ceiling": acc_ceiling,
                                 "pgr": (acc - acc_weak) / (acc_ceiling - acc_weak), "agreement": 0.8,
                                 "err_strong": 0.5 - 0.1 * rng.random(), "err_weak": 0.55, "err_ceiling": 0.3,
@@ -133,7 +134,7 @@ def write_llm_run(run: Path, *, dataset: str = "movie-pairs", pairs: tuple[str, 
                     rec["gain"] = rec["err_weak"] - rec["err_strong"]
                     R.append_record(run, rec)
     recs = R.load_results(run)
-    R.write_json_atomic(run / "summary.json", {"name": run.name, "n_results": len(recs), "complete": True, "stages": {},
+    atomic_write_json(run / "summary.json", {"name": run.name, "n_results": len(recs), "complete": True, "stages": {},
                                                "table": R.accuracy_table(recs), "noise_table": R.noise_table(recs),
                                                "wins": R.reverse_wins(recs), "wall_s": 1.0, "updated_at": "now"})
     return run

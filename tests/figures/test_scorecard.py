@@ -225,6 +225,9 @@ def test_informative_noise_levels() -> None:
     assert informative("flip", 0.49, 2) and not informative("flip", 0.5, 2) and informative("flip", 0.5, 3)
     assert not informative("flip", 2 / 3, 3) and informative("none", 0.0, 2)
     assert informative("shrink", 1.0, 2, 0.1) and not informative("shrink", 1.0, 2, 0.0) and informative("shrink", 0.3, 2, 0.0)
+    assert informative("swap_top", 0.3, 2) and not informative("swap_top", 0.5, 2) and not informative("shrink_all", 1.0, 3, 0.0)
+    with pytest.raises(ValueError, match="'blur'"):
+        informative("blur", 0.1, 2)
 
 
 def test_drop_pairs_average_informative_levels_per_unit() -> None:
