@@ -25,6 +25,8 @@ from bounds.theorems import THEOREMS, CheckResult, Instances, NonTheorem, Theore
 #: Non-theorem searches are capped: each certified softmax fit needs several Newton runs.
 NON_THEOREM_CAP = 1000
 MAX_POINTS = 2000
+#: Bumped when the report's meaning changes (2: each result records its relation; T3 stores gap >= bound unsigned).
+REPORT_FORMAT = 2
 BATCH = 256
 POINT_KEYS = ("lhs", "rhs", "allowance", "tol", "slack", "ratio", "gamma", "misfit", "certificate", "gap", "met",
               "bound_forward", "bound_reverse", "t1_lower", "t2_lower", "misfit_reverse")
@@ -144,7 +146,7 @@ def verify(instances: int = 2000, seed: int = 0, results: list[str] | None = Non
             "worst_instance": t.worst, "tightness": t.tightness(), "points": _points(t, prng),
         }
     report["_meta"] = {"instances": instances, "seed": seed, "elapsed_s": round(time.perf_counter() - start, 3),
-                       "non_theorem_cap": NON_THEOREM_CAP}
+                       "non_theorem_cap": NON_THEOREM_CAP, "format": REPORT_FORMAT}
     return report
 
 
