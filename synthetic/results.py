@@ -1,8 +1,8 @@
 r"""The result files of a synthetic run, their fields, and the readers figures/ uses.
 
 A run folder ``DIR`` holds ``config.toml`` (the resolved config), ``results.jsonl`` (one JSON
-record per (setting, task, loss, method), appended chunk by chunk with flush + fsync, never
-rewritten), ``summary.json`` (aggregates, written to a temp file then renamed) and ``log.txt``.
+record per (setting, task, loss, method), appended one chunk per batch by
+:func:`revkl.runfolder.append_batch`), ``summary.json`` (aggregates, written atomically) and ``log.txt``.
 
 Notation (see DESIGN.md): :math:`\mathrm{Err}(F) = \mathbb{E}_x \mathrm{KL}(F^*(x)\,\|\,F(x))`;
 forward misfit :math:`\mathbb{E}\,\mathrm{KL}(F_w\|F_{sw})`, reverse misfit
@@ -68,9 +68,9 @@ Theorem checks (``bounds.theorems`` on the transfer set, the weak labels the str
   ``class_residual`` (float): max |F* - F_theta*| on the train set, theta* the truth's parameters
   on the strong features (0 exactly when F* is in the class: T4/T5's realizability hypothesis).
 
-Chunk bookkeeping (used by the reader to ignore chunks cut by a kill)
-  ``chunk`` (str): id of the batch of tasks computed together; ``chunk_records`` (int): how
-  many records that chunk wrote; ``chunk_offset`` (int): byte offset of the file when its write began.
+Batch bookkeeping (the append/resume rule of :mod:`revkl.runfolder`)
+  ``batch`` (str): id of the chunk of tasks computed and appended together (one chunk = one
+  batch); ``batch_size`` (int): how many records that batch holds.
 
 ``summary.json`` fields
 -----------------------
@@ -94,9 +94,10 @@ Chunk bookkeeping (used by the reader to ignore chunks cut by a kill)
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from revkl import runfolder
 
 RESULTS_FILE = "results.jsonl"
 SUMMARY_FILE = "summary.json"
@@ -110,102 +111,30 @@ RECORD_FIELDS: tuple[str, ...] = (
     "err_w", "err_sw", "err_ceiling", "acc_w", "acc_sw", "acc_ceiling", "misfit_forward",
     "misfit_reverse", "misfit", "gain", "pgr", "err_labels_train", "err_sw_train", "misfit_train",
     "epsilon", "objective", "certificate", "converged", "iterations", "checks", "t4_slack", "t4_tolerance", "class_residual",
-    "chunk", "chunk_records", "chunk_offset",
+    "batch", "batch_size",
 )
 
 
 def append_chunk(run_dir: str | Path, chunk: str, records: list[dict[str, Any]]) -> None:
-    """Append one chunk's records to ``results.jsonl`` in one write, then flush and fsync.
-
-    Each record gets ``chunk``, ``chunk_records`` and ``chunk_offset`` so that a chunk cut by a
-    kill is recognisable (fewer lines than ``chunk_records``) and ignored by :func:`load_results`.
-    """
-    path = Path(run_dir) / RESULTS_FILE
-    with open(path, "ab") as fh:
-        offset = fh.tell()
-        prefix = b""
-        if offset > 0:  # a kill may have left a torn last line: start on a fresh one
-            with open(path, "rb") as rd:
-                rd.seek(offset - 1)
-                if rd.read(1) != b"\n":
-                    prefix = b"\n"
-        lines = []
-        for rec in records:
-            rec = dict(rec, chunk=chunk, chunk_records=len(records), chunk_offset=offset)
-            lines.append(json.dumps(rec, allow_nan=True, separators=(",", ":")))
-        fh.write(prefix + ("\n".join(lines) + "\n").encode())
-        fh.flush()
-        os.fsync(fh.fileno())
+    """Append one chunk's records to ``results.jsonl`` as one batch of :func:`revkl.runfolder.append_batch`."""
+    runfolder.append_batch(Path(run_dir) / RESULTS_FILE, chunk, records)
 
 
 def load_results(run_dir: str | Path) -> list[dict[str, Any]]:
-    """All records of complete chunks in ``DIR/results.jsonl``, in file order.
-
-    Torn lines are skipped; a chunk counts when all ``chunk_records`` of one write
-    (same ``chunk`` and ``chunk_offset``) are present; if a chunk was written twice (a run
-    killed between the write and the next chunk, then resumed) the first complete copy wins.
-    """
-    path = Path(run_dir) / RESULTS_FILE
-    if not path.exists():
-        return []
-    writes: dict[tuple[str, int], list[dict[str, Any]]] = {}
-    order: list[tuple[str, int]] = []
-    with open(path, "rb") as fh:
-        for raw in fh:
-            try:
-                rec = json.loads(raw)
-            except ValueError:
-                continue
-            if not isinstance(rec, dict) or "chunk" not in rec:
-                continue
-            key = (rec["chunk"], int(rec["chunk_offset"]))
-            if key not in writes:
-                writes[key] = []
-                order.append(key)
-            writes[key].append(rec)
-    out: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for key in order:
-        recs = writes[key]
-        if key[0] in seen or len(recs) != int(recs[0]["chunk_records"]):
-            continue
-        seen.add(key[0])
-        out.extend(recs)
-    return out
+    """All records of complete chunks in ``DIR/results.jsonl``, in file order (:func:`revkl.runfolder.read_records`)."""
+    return runfolder.read_records(Path(run_dir) / RESULTS_FILE)
 
 
 def completed_chunks(run_dir: str | Path) -> set[str]:
-    """Ids of the chunks whose records are all in ``results.jsonl``."""
-    return {rec["chunk"] for rec in load_results(run_dir)}
-
-
-def write_json_atomic(path: str | Path, obj: Any) -> None:
-    """Write JSON to ``path`` through a temp file in the same folder and ``os.replace``."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as fh:
-        json.dump(obj, fh, indent=1, allow_nan=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write text to ``path`` through a temp file and ``os.replace``."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    """Ids of the chunks whose records are all in ``results.jsonl`` (the batch ids read back)."""
+    return {rec["batch"] for rec in load_results(run_dir)}
 
 
 def load_summary(run_dir: str | Path) -> dict[str, Any]:
-    """The run's ``summary.json`` (fields documented in this module)."""
+    """The run's ``summary.json`` (fields documented in this module); UserError when it is absent."""
     path = Path(run_dir) / SUMMARY_FILE
     if not path.exists():
-        raise FileNotFoundError(f"no {SUMMARY_FILE} in {run_dir}: run `revkl synthetic run` first")
+        raise runfolder.UserError(f"no {SUMMARY_FILE} in {run_dir}: run `revkl synthetic run` first")
     with open(path) as fh:
         return json.load(fh)
 

@@ -83,7 +83,7 @@ def synthetic_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "losses": list(LOSSES), "methods": ["exact", "sgd"],
         "data": {"d": 4, "m": 4, "k": 3, "hidden": 8, "n_weak_train": 40, "n_transfer": 60, "n_val": 30, "n_test": 80},
         "representation": {"kind": "controlled", "deltas": [0.0, 0.5], "weak_dim": 2},
-        "weak": {"steps": 30, "noise": [{"type": "none", "rate": 0.0}, {"type": "flip", "rate": 0.3}]},
+        "weak": {"steps": 30, "noise": [{"type": "none", "rate": 0.0}, {"type": "swap_top", "rate": 0.3}]},
         "sgd": {"max_epochs": 4, "batch_size": 32},
     })
     threads = torch.get_num_threads()
