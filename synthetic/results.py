@@ -13,19 +13,21 @@ the others are averages over a fresh test set of the same task.
 ``results.jsonl`` record fields
 -------------------------------
 Identity
-  ``setting`` (str): setting id, e.g. ``"stochastic_matrix|flip=0.2|delta=0"``.
-  ``head_class`` (str): ``stochastic_matrix`` | ``mixture`` | ``softmax_mixture`` | ``softmax_linear``.
+  ``setting`` (str): setting id, e.g. ``"stochastic_matrix|swap_top=0.2|controlled=0"``.
+  ``head_class`` (str): a name in ``synthetic.heads.HEAD_CLASSES``: ``stochastic_matrix`` |
+  ``mixture`` | ``softmax_mixture`` | ``softmax_linear``.
   ``K`` (int): number of softmax components for ``softmax_mixture`` (1 for the other classes).
   ``probability_convex`` (bool): the class is convex in probability space (T4's hypothesis).
-  ``noise_type`` (str): ``none`` | ``flip`` | ``shrink``; ``noise_rate`` (float): flip fraction
-  in [0, 0.5] for ``flip``, the factor alpha in [0, 1] of p <- 1/k + alpha (p - 1/k) for ``shrink``
-  (0 for ``none``).
+  ``noise_type`` (str): ``none`` | ``swap_top`` | ``shrink_all`` (see :mod:`synthetic.weak`; not
+  llm_experiments' ``flip``/``shrink``); ``noise_rate`` (float): the probability in [0, 0.5] that an
+  example's top class is swapped for ``swap_top``, the factor alpha in [0, 1] of
+  p <- 1/k + alpha (p - 1/k) on every example for ``shrink_all`` (0 for ``none``).
   ``representation`` (str): ``controlled`` | ``pretrained``; ``delta`` (float): size of the
   perturbation of the strong representation (controlled; 0 = the truth's own features);
   ``pretrain_tasks`` (int): number of pre-training tasks (pretrained; 0 for controlled).
   ``task`` (int): task index within the setting; ``task_seed`` (int): the seed that generated it.
-  ``loss`` (str): a name in ``bounds.LOSSES`` (``forward_kl``, ``reverse_kl``, ``ce``, ``rce``)
-  or ``symmetric`` (the mean of forward and reverse KL).
+  ``loss`` (str): a name in ``bounds.LOSSES`` (``forward_kl``, ``reverse_kl``, ``ce``, ``rce``,
+  ``symmetric_kl`` = the mean of forward and reverse KL).
   ``direction`` (str): ``forward`` | ``reverse`` | ``symmetric``: the misfit the loss trains.
   ``method`` (str): ``exact`` (a certified solver of ``bounds.solvers``) | ``sgd`` (mini-batch
   Adam with early stopping on weak-labelled validation data).
@@ -40,7 +42,7 @@ Errors and accuracies (test set)
   ``misfit`` (float): the test misfit in ``direction`` (for ``symmetric``: the mean of both).
   ``gain`` (float): ``err_w - err_sw`` (test).
   ``pgr`` (float | null): (acc_sw - acc_w) / (acc_ceiling - acc_w); null when the denominator
-  is below 1e-9.
+  is below ``bounds.metrics.PGR_MIN_GAP`` (1e-12).
 
 Train-set quantities (transfer set, the distribution the theorems are stated on)
   ``err_labels_train`` (float): Err of the weak labels the strong head saw (after noise).
@@ -51,7 +53,9 @@ Train-set quantities (transfer set, the distribution the theorems are stated on)
 Solver state
   ``objective`` (float): final training objective (mean loss on the transfer set).
   ``certificate`` (float | null): exact fits: the solver's certificate (Frank-Wolfe gap for the
-  probability-convex classes, gradient norm for softmax-linear); null for SGD.
+  probability-convex classes, gradient norm for softmax-linear); SGD fits on probability-convex
+  classes with a certified loss: the Frank-Wolfe gap of the fitted parameters; null otherwise
+  (SGD on softmax heads, or ``symmetric_kl``).
   ``converged`` (bool), ``iterations`` (int): solver iterations or SGD epochs run.
 
 Theorem checks (``bounds.theorems`` on the transfer set, the weak labels the strong head saw as F_w)
@@ -76,6 +80,7 @@ Batch bookkeeping (the append/resume rule of :mod:`revkl.runfolder`)
 -----------------------
   ``config_hash`` (str), ``name`` (str), ``records`` (int), ``tasks_done`` (int: distinct
   (setting, task) pairs), ``elapsed_s`` (float: wall time of the last ``run`` call),
+  ``compute_s`` (float: total wall time of every ``run`` call on the folder that wrote a summary),
   ``groups`` (list of dict), one per (head_class, K, loss, method, noise_type, noise_rate, delta,
   pretrain_tasks); ``by_class_loss``, the same pooled over noise, one per (head_class, K,
   representation, delta, pretrain_tasks, method, loss); ``by_noise_loss``, pooled over head
@@ -85,8 +90,8 @@ Batch bookkeeping (the append/resume rule of :mod:`revkl.runfolder`)
   ``t4_certified`` (records where T4's hypotheses hold), ``t4_certified_violations`` (of those,
   how many fail T4), ``t4_violation_rate`` (fraction with ``t4_slack < -t4_tolerance``,
   hypotheses or not), ``worst_slack`` (min ``t4_slack``), ``worst_violation`` (max of
-  ``-t4_slack - t4_tolerance`` and 0), ``acc_sw_mean``, ``acc_sw_ci`` ([lo, hi] 95% normal
-  interval), ``acc_w_mean``, ``acc_ceiling_mean``, ``pgr_mean``, ``pgr_ci``, ``gain_mean``,
+  ``-t4_slack - t4_tolerance`` and 0), ``acc_sw_mean``, ``acc_sw_ci`` ([lo, hi] 95% Student-t
+  interval of :func:`revkl.stats.t_interval`; null with one task), ``acc_w_mean``, ``acc_ceiling_mean``, ``pgr_mean``, ``pgr_ci`` (the same, over the records with a PGR), ``gain_mean``,
   ``misfit_mean``, ``epsilon_mean``, ``slope_gain_vs_misfit`` (least-squares slope of gain on
   misfit, test; null with fewer than 3 points).
 """
