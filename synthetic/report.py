@@ -19,6 +19,7 @@ from revkl.runfolder import UserError, atomic_write_text
 from revkl.stats import t_interval
 from synthetic import results as R
 from synthetic.config import Config
+from synthetic.heads import HEAD_CLASSES
 
 
 def mean_ci(values: Iterable[float | None]) -> tuple[float | None, list[float] | None]:
@@ -136,7 +137,7 @@ def table(rows: list[dict[str, Any]], columns: list[tuple[str, Callable[[dict[st
 
 
 def _head(r: dict[str, Any]) -> str:
-    return r["head_class"] + (f"(K={r['K']})" if r["head_class"] == "softmax_mixture" else "")
+    return HEAD_CLASSES[r["head_class"]].label(r["K"])
 
 
 def _rep(r: dict[str, Any]) -> str:
@@ -153,7 +154,8 @@ def findings(summary: dict[str, Any]) -> list[str]:
                        f"violated on {r['t4_certified_violations']} (worst slack {r['worst_slack']:.2e}).")
     for r in rows:
         if r["loss"] == "reverse_kl" and not r["t4_certified"]:
-            why = "softmax heads: no guarantee" if r["head_class"].startswith("softmax") else "hypotheses not met (non-realizable or uncertified fit)"
+            why = ("hypotheses not met (non-realizable or uncertified fit)" if HEAD_CLASSES[r["head_class"]].probability_convex
+                   else "softmax heads: no guarantee")
             out.append(f"{_head(r)}, {_rep(r)}, reverse KL, {r['method']} ({why}): T4's inequality failed on "
                        f"{r['t4_violation_rate']:.1%} of {r['n']} records beyond the allowance; worst slack {r['worst_slack']:.3g}.")
     noisy = [r for r in summary["by_noise_loss"] if r["loss"] in ("forward_kl", "reverse_kl")]

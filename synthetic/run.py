@@ -82,7 +82,7 @@ class Fit:
     converged: np.ndarray
     iterations: list[int]
     certificate: np.ndarray | None = None  # Frank-Wolfe gap, where a certified solver or a simplex layout gives one
-    w_sw: np.ndarray | None = None  # fitted softmax-linear weights (T5), exact fits only
+    params: np.ndarray | None = None  # the fitted natural parameters, exact fits only
 
 
 def _fit(cfg: Config, hc: HeadClass, K: int, method: str, feats: dict[str, torch.Tensor], target: dict[str, torch.Tensor],
@@ -95,8 +95,7 @@ def _fit(cfg: Config, hc: HeadClass, K: int, method: str, feats: dict[str, torch
     if method == "exact":
         ef = fit_exact(hc, feats, target["transfer"], loss, k, cfg.exact_tol, seed=seed)
         B = ef.objective.shape[0]
-        return Fit(ef.pred, ef.objective, ef.converged, [ef.iterations] * B, ef.certificate,
-                   ef.params if hc.model_kind == "softmax-linear" else None)
+        return Fit(ef.pred, ef.objective, ef.converged, [ef.iterations] * B, ef.certificate, ef.params)
     s, head = cfg.sgd, hc.head(cfg, K)
     fit = fit_sgd(head, head.init(target["transfer"].shape[0], feats["transfer"], g), feats["transfer"], target["transfer"], loss,
                   lr=s.lr, batch_size=s.batch_size, max_epochs=s.max_epochs, g=g, val_feats=feats["val"],
@@ -138,14 +137,15 @@ def run_chunk(cfg: Config, chunk: Chunk, world: World) -> list[dict[str, Any]]:
                 if method == "exact" and loss not in EXACT_LOSSES:
                     continue
                 fit = _fit(cfg, hc, chunk.K, method, feats, labels, loss, g, seed=seeds[0] % 2**31)
+                w_sw = fit.params if w_star is not None else None  # T5 compares fitted and true softmax-linear weights
                 direction = loss_direction(loss)
                 metrics = transfer_metrics(truth, weak["test"], labels["transfer"], fit.pred, ceiling, direction)
                 inst = Instances(
                     fstar=tasks.truth["transfer"].numpy(), fw=labels["transfer"].numpy(), fsw=fit.pred["transfer"].numpy(),
                     model_kind=hc.model_kind, trained_with=loss, certificate=fit.certificate, fstar_class_residual=residual,
                     fref=member.numpy() if hc.probability_convex else None,
-                    features=feats["transfer"].numpy() if fit.w_sw is not None else None, w_sw=fit.w_sw,
-                    w_star=w_star if fit.w_sw is not None else None,
+                    features=feats["transfer"].numpy() if w_sw is not None else None, w_sw=w_sw,
+                    w_star=w_star if w_sw is not None else None,
                 )
                 checks, t4_slack, t4_tol = theorem_checks(inst, model_kind=hc.model_kind)
                 for b, t in enumerate(chunk.tasks):

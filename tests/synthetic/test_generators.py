@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from synthetic.generators import controlled_world, make_tasks, pretrained_world
 from synthetic.heads import HEAD_CLASSES, strong_features
@@ -78,3 +80,32 @@ def test_shrink_all_noise() -> None:
     out = add_noise(q, "shrink_all", 0.5, [0], "t")
     assert torch.allclose(out[..., 1], 0.5 + 0.5 * (q[..., 1] - 0.5))
     assert torch.allclose(add_noise(q, "shrink_all", 0.0, [0], "t"), torch.full_like(q, 0.5))
+
+
+@given(rate=st.floats(0.0, 0.5), k=st.integers(2, 6), seed=st.integers(0, 2**31))
+@settings(max_examples=60, deadline=None)
+def test_swap_top_honours_its_rate_and_seed(rate: float, k: int, seed: int) -> None:
+    n = 4000
+    p = torch.softmax(torch.randn(1, n, k, generator=torch.Generator().manual_seed(seed), dtype=torch.float64), -1)
+    noisy = add_noise(p, "swap_top", rate, [seed], "transfer")
+    assert torch.equal(noisy, add_noise(p, "swap_top", rate, [seed], "transfer"))  # same seed, same labels
+    changed = (noisy != p).any(-1).double().mean().item()
+    assert abs(changed - rate) <= 5 * (rate * (1 - rate) / n) ** 0.5 + 1e-12  # Binomial(n, rate) / n, 5 sd
+    assert torch.equal(noisy.sort(-1).values, p.sort(-1).values)  # a swap of two entries, nothing else
+
+
+@given(alpha=st.floats(0.0, 1.0), k=st.integers(2, 6))
+@settings(max_examples=60, deadline=None)
+def test_shrink_all_is_the_affine_map(alpha: float, k: int) -> None:
+    p = torch.softmax(torch.randn(2, 50, k, generator=torch.Generator().manual_seed(k), dtype=torch.float64), -1)
+    torch.testing.assert_close(add_noise(p, "shrink_all", alpha, [0, 1], "t"), 1 / k + alpha * (p - 1 / k), rtol=1e-12, atol=1e-12)
+
+
+def test_registry_classes_are_consistent(tiny) -> None:
+    world = controlled_world(tiny, 0.0)
+    for name, hc in HEAD_CLASSES.items():
+        assert hc.name == name
+        tasks = make_tasks(tiny, world, hc, [1, 2])
+        feats = strong_features(tiny, world, hc, tasks, "transfer")
+        assert (hc.model_class(feats, tiny.data.k) is not None) == hc.exact, name
+        assert hc.probability_convex == (hc.model_kind == "probability-convex"), name
