@@ -52,7 +52,7 @@ class RepresentationConfig:
     """How strong and weak representations are made.
 
     controlled: h_s = h* + delta * g(x) (g a random MLP scaled to unit RMS);
-    h_w = the first ``weak_dim`` coordinates of a random rotation of h*, plus ``weak_noise`` * g'(x).
+    h_w = the first ``weak_dim`` (<= data.m) coordinates of a random rotation of h*, plus ``weak_noise`` * g'(x).
     pretrained: a deep MLP (strong) and a shallow one (weak) trained on ``pretrain_tasks``
     softmax tasks on top of h* (Charikar et al., 2024); ``delta`` is not used.
     """

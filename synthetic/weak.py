@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 
 from bounds import Categorical
-from synthetic.config import Config
+from synthetic.config import NOISE_TYPES, Config
 from synthetic.generators import DTYPE, TaskBatch, World, with_bias
 from synthetic.heads import SoftmaxMixtureHead
 from synthetic.seeding import generator
@@ -53,17 +53,13 @@ def fit_weak(cfg: Config, world: World, tasks: TaskBatch) -> dict[str, torch.Ten
 
 def add_noise(probs: torch.Tensor, kind: str, rate: float, seeds: list[int], split: str) -> torch.Tensor:
     """Weak labels (B, n, k) after ``swap_top`` (rate in [0, 0.5]) or ``shrink_all`` (alpha in [0, 1]) noise."""
+    if kind not in NOISE_TYPES or not NOISE_TYPES[kind][0] <= rate <= NOISE_TYPES[kind][1]:
+        raise ValueError(f"noise: type {kind!r} with rate {rate!r} is not one of {NOISE_TYPES} (type: [lo, hi])")
     if kind == "none":
         return probs
-    k = probs.shape[-1]
     if kind == "shrink_all":
-        if not 0.0 <= rate <= 1.0:
-            raise ValueError(f"shrink_all factor alpha must lie in [0, 1], got {rate!r}")
         return Categorical.from_probs(probs, name="weak labels").smoothed(1.0 - rate).probs  # 1/k + alpha (p - 1/k)
-    if kind != "swap_top":
-        raise ValueError(f"noise type must be 'none', 'swap_top' or 'shrink_all', got {kind!r}")
-    if not 0.0 <= rate <= 0.5:
-        raise ValueError(f"swap_top rate must lie in [0, 0.5], got {rate!r}")
+    k = probs.shape[-1]
     out = probs.clone()
     B, n, _ = probs.shape
     for b, seed in enumerate(seeds):
