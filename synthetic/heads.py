@@ -115,7 +115,8 @@ class HeadClass:
     its features (``features``), its SGD head (``head``), its certified solver (``model_class``,
     None when bounds.solvers has none), its own member at the truth's parameters (``member``),
     the simplex parameters of an SGD fit for the Frank-Wolfe certificate (``simplex_theta``) and
-    whether it is convex in probability space (T4's hypothesis).
+    whether it is convex in probability space (T4's hypothesis). The defaults below are those of the
+    softmax heads: truth softmax(s W* [h*, 1] / sqrt m), features [h_s, 1], no certified solver.
     """
 
     name: str

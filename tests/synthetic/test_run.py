@@ -132,3 +132,20 @@ def test_report_intervals_are_t_intervals() -> None:
     half = stats.t.ppf(0.975, 2) * stats.tstd([0.1, 0.5, 0.3]) / 3 ** 0.5
     assert m == pytest.approx(0.3) and ci == pytest.approx([0.3 - half, 0.3 + half])
     assert mean_ci([0.4]) == (0.4, None) and mean_ci([None]) == (None, None)
+
+
+def test_a_new_head_class_is_one_registry_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A class added to the registry alone is validated, planned, fitted (exact and SGD) and recorded."""
+    from synthetic.config import config_from_dict
+    from synthetic.heads import HEAD_CLASSES, StochasticMatrix
+    from tests.synthetic.conftest import tiny_dict
+
+    class Sharp(StochasticMatrix):
+        name = "sharp_stochastic_matrix"
+
+    monkeypatch.setitem(HEAD_CLASSES, Sharp.name, Sharp())
+    cfg = config_from_dict(tiny_dict(head_classes=[Sharp.name], tasks=2))
+    run_study(cfg, tmp_path, progress=False)
+    recs = R.load_results(tmp_path)
+    assert {r["head_class"] for r in recs} == {Sharp.name} and {r["method"] for r in recs} == {"exact", "sgd"}
+    assert all(r["probability_convex"] for r in recs)
