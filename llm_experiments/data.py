@@ -375,11 +375,14 @@ def load_movie_pairs(cfg: DataConfig) -> TaskData:
     if margin < 0:
         raise UserError(f"config [data].options.min_margin: must be >= 0, got {margin}")
     snippets = read_movie_snippets(opts["path"])
-    if int(opts["snippets"]) > 0:  # fewer distinct texts: a cheaper feature pass, pairs reuse snippets
-        random.Random(int(opts["subset_seed"])).shuffle(snippets)
-        snippets = snippets[: int(opts["snippets"])]
-    rng = random.Random(cfg.seed)
+    n_sub, subset_seed = int(opts["snippets"]), int(opts["subset_seed"])
+    rng = random.Random(subset_seed if n_sub > 0 else cfg.seed)
     rng.shuffle(snippets)
+    if n_sub > 0:  # fewer distinct texts: a cheaper feature pass, pairs reuse snippets
+        snippets = snippets[:n_sub]
+        if cfg.seed != subset_seed:  # (seed == subset_seed keeps the pools of the earlier one-seed loader)
+            rng = random.Random(cfg.seed)
+            rng.shuffle(snippets)
     total = cfg.gt + cfg.weak + cfg.test
     table = _TextTable()
     parts = {}
