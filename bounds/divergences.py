@@ -207,6 +207,12 @@ def reverse_cross_entropy(strong: Categorical | Any, weak: Categorical | Any, **
     return cross_entropy(S, W, **kw)
 
 
+def symmetric_kl(strong: Categorical | Any, weak: Categorical | Any, **kw: Any) -> Array:
+    r"""Symmetric KL, the mean of both directions: :math:`\tfrac12[\mathrm{KL}(F_w\|F_{sw}) + \mathrm{KL}(F_{sw}\|F_w)]`."""
+    S, W = _pair(strong, weak, "strong", "weak")
+    return 0.5 * (kl(W, S, **kw) + kl(S, W, **kw))
+
+
 LossFn = Callable[..., Array]
 
 #: Name -> loss. The registry every trainer in revkl looks losses up in.
@@ -215,10 +221,13 @@ LOSSES: dict[str, LossFn] = {
     "reverse_kl": reverse_kl,
     "ce": cross_entropy_loss,
     "rce": reverse_cross_entropy,
+    "symmetric_kl": symmetric_kl,
 }
 
-#: Which misfit direction each loss trains: 'forward' = KL(F_w || F_sw), 'reverse' = KL(F_sw || F_w).
-LOSS_DIRECTION: dict[str, str] = {"forward_kl": "forward", "ce": "forward", "reverse_kl": "reverse", "rce": "reverse"}
+#: Which misfit direction each loss trains: 'forward' = KL(F_w || F_sw), 'reverse' = KL(F_sw || F_w),
+#: 'symmetric' = the mean of both.
+LOSS_DIRECTION: dict[str, str] = {"forward_kl": "forward", "ce": "forward", "reverse_kl": "reverse", "rce": "reverse",
+                                  "symmetric_kl": "symmetric"}
 
 
 def get_loss(name: str) -> LossFn:

@@ -72,7 +72,7 @@ def make_verify() -> Callable[..., dict[str, Any]]:
 
 @pytest.fixture(scope="session")
 def synthetic_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real (tiny) synthetic study: every head class, K in (2, 4), clean and flip noise, two deltas, all losses."""
+    """A real (tiny) synthetic study: every head class, K in (2, 4), clean and swap_top noise, two deltas, all losses."""
     import torch
 
     from synthetic.config import config_from_dict
@@ -85,7 +85,7 @@ def synthetic_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "losses": list(LOSSES), "methods": ["exact", "sgd"],
         "data": {"d": 4, "m": 4, "k": 3, "hidden": 8, "n_weak_train": 40, "n_transfer": 60, "n_val": 30, "n_test": 80},
         "representation": {"kind": "controlled", "deltas": [0.0, 0.5], "weak_dim": 2},
-        "weak": {"steps": 30, "noise": [{"type": "none", "rate": 0.0}, {"type": "flip", "rate": 0.3}]},
+        "weak": {"steps": 30, "noise": [{"type": "none", "rate": 0.0}, {"type": "swap_top", "rate": 0.3}]},
         "sgd": {"max_epochs": 4, "batch_size": 32},
     })
     threads = torch.get_num_threads()
@@ -116,7 +116,7 @@ def write_llm_run(run: Path, *, dataset: str = "movie-pairs", pairs: tuple[str, 
             offset = 0.02 * rng.standard_normal()
             acc_weak = 0.7 + gap_spread * rng.standard_normal()
             acc_ceiling = 0.7 + gap + gap_spread * rng.standard_normal()
-            for loss in LOSSES:
+            for loss in ("forward_kl", "reverse_kl", "ce", "rce"):  # the losses llm_experiments trains
                 rev = DIRECTION[loss] == "reverse"
                 for level in levels:
                     acc = 0.8 + offset + (effect if rev else 0.0) - level * slope[0 if rev else 1] + spread * rng.standard_normal()
@@ -125,7 +125,7 @@ def write_llm_run(run: Path, *, dataset: str = "movie-pairs", pairs: tuple[str, 
                     rec.update({"kind": "w2s", "key": f"{dataset}{pair}{loss}{seed}{level}", "name": run.name, "dataset": dataset,
                                 "task": "pairs", "num_classes": 2, "mode": "last_layer", "weak_model": pair.split("->")[0],
                                 "strong_model": pair.split("->")[1], "pair": pair, "loss": loss, "direction": DIRECTION[loss],
-                                "aux_conf": 0.0, "seed": seed, "noise": noise, "noise_level": level,
+                                "aux_conf": 0.0, "mirror_weight": 0.0, "seed": seed, "noise": noise, "noise_level": level,
                                 "acc_strong": acc, "acc_weak": acc_weak, "acc_ceiling": acc_ceiling,
                                 "pgr": (acc - acc_weak) / (acc_ceiling - acc_weak), "agreement": 0.8,
                                 "err_strong": 0.5 - 0.1 * rng.random(), "err_weak": 0.55, "err_ceiling": 0.3,
