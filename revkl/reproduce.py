@@ -70,15 +70,16 @@ def stage_theory(args: argparse.Namespace) -> str:
 
 
 def _reusable_report(path: Path) -> dict | None:
-    """The verify report at ``path`` if it was made with this stage's instances and seed."""
-    from bounds.verify import load_report
+    """The verify report at ``path`` if it was made with this stage's instances, seed and report format."""
+    from bounds.verify import REPORT_FORMAT, load_report
 
     try:
         report = load_report(path)
     except (OSError, ValueError):
         return None
     meta = report.get("_meta", {})
-    return report if meta.get("instances") == VERIFY_INSTANCES and meta.get("seed") == VERIFY_SEED else None
+    same = (meta.get("instances"), meta.get("seed"), meta.get("format")) == (VERIFY_INSTANCES, VERIFY_SEED, REPORT_FORMAT)
+    return report if same else None
 
 
 def stage_synthetic(args: argparse.Namespace) -> str:
