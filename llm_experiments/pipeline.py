@@ -17,6 +17,7 @@ A killed run therefore resumes where it stopped and loses nothing it wrote.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -25,7 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 import numpy as np
 import torch
@@ -33,6 +34,7 @@ from torch import nn
 
 from bounds import LOSS_DIRECTION, Categorical
 from bounds.metrics import pgr
+from revkl.runfolder import UserError, _locked, atomic_write_text
 from llm_experiments import metrics, results
 from llm_experiments.checks import theorem_checks
 from llm_experiments.config import Config, RuntimeConfig, dumps_toml, load_config, normalize_noise, stage_key, to_dict
@@ -57,28 +59,40 @@ def _device(cfg: Config) -> torch.device:
     return torch.device(want)
 
 
-def _save_atomic(path: Path, obj: Any) -> None:
+def _publish(path: Path, obj: Any) -> bool:
+    """Save ``obj`` to ``path`` unless a copy is already there; True when this one was published.
+
+    The file is written under a temporary name and hard-linked into place; ``link`` fails when
+    ``path`` exists, so the first complete copy wins and is never replaced (readers see a whole
+    file or none).
+    """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
+        os.link(tmp, path)
+        return True
+    except FileExistsError:
+        return False
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def cached_stage(run_dir: Path, stage: str, key: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Load ``cache/<stage>-<key>.pt`` or compute, save atomically, and return it (``_cached`` says which)."""
+    """Load ``cache/<stage>-<key>.pt`` or compute and publish it; return it (``_cached`` says which).
+
+    Two jobs that compute the same stage at once both finish, but only the first copy is
+    published and both continue from it, so every unit of a run folder sees the same stage.
+    """
     path = run_dir / "cache" / f"{stage}-{key}.pt"
-    if path.exists():
-        out = torch.load(path, weights_only=False)
-        out["_cached"] = True
-        return out
-    path.parent.mkdir(parents=True, exist_ok=True)
-    out = compute()
-    _save_atomic(path, out)
-    out["_cached"] = False
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        out = compute()
+        if _publish(path, out):
+            out["_cached"] = False
+            return out
+    out = torch.load(path, weights_only=False)
+    out["_cached"] = True
     return out
 
 
@@ -214,8 +228,38 @@ def _weak_labels(logits: torch.Tensor, task: str) -> Categorical:
     return Categorical(d.log_probs.float(), name="weak labels")
 
 
-def run(config: Config | str | Path, out_dir: str | Path) -> dict[str, Any]:
-    """Run (or resume) every unit of ``config`` into the run folder ``out_dir``; returns the summary."""
+@dataclasses.dataclass(frozen=True)
+class Unit:
+    """One weak-to-strong unit: the strong model of a pair trained on weak labels with one loss, seed, noise."""
+
+    key: str
+    weak: str
+    strong: str
+    noise: dict[str, Any]
+    loss: str
+    seed: int
+
+
+def _train_fields(cfg: Config) -> tuple:
+    return (to_dict(cfg.data), cfg.models.mode, to_dict(cfg.train), to_dict(cfg.lora))
+
+
+def units(cfg: Config) -> list[Unit]:
+    """Every unit of ``cfg`` in run order (pair, noise, loss, seed); the units of a pair share its stages."""
+    fields = _train_fields(cfg)
+    return [Unit(_unit_key(cfg, fields, weak, strong, nz, loss, seed), weak, strong, nz, loss, seed)
+            for weak, strong in cfg.models.pairs for nz in map(normalize_noise, cfg.w2s.noise)
+            for loss in cfg.w2s.losses for seed in cfg.w2s.seeds]
+
+
+def run(config: Config | str | Path, out_dir: str | Path, only: Collection[str] | None = None) -> dict[str, Any]:
+    """Run (or resume) the units of ``config`` into the run folder ``out_dir``; returns the summary.
+
+    ``only``: the keys (:func:`units`) of the units to run, for a job that takes part of a grid;
+    None runs them all. Any number of such runs may share ``out_dir`` at once: results are
+    appended under a lock and read first-copy-wins, stages are published first-copy-wins, and
+    the summary is rebuilt from ``results.jsonl`` under a lock.
+    """
     cfg = config if isinstance(config, Config) else load_config(config)
     run_dir = Path(out_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -223,16 +267,18 @@ def run(config: Config | str | Path, out_dir: str | Path) -> dict[str, Any]:
     cfg_path = run_dir / results.CONFIG_FILE
     if cfg_path.exists() and _numbers(load_config(cfg_path)) != _numbers(cfg):
         raise ValueError(f"out_dir: {run_dir} holds a run of a different config ({cfg_path}); choose a new --out")
-    if not cfg_path.exists() or cfg_path.read_text(encoding="utf-8") != cfg_text:
-        tmp = cfg_path.with_suffix(".toml.tmp")  # runtime settings may change between resumes
-        tmp.write_text(cfg_text, encoding="utf-8")
-        os.replace(tmp, cfg_path)
+    if _is_main() and (not cfg_path.exists() or cfg_path.read_text(encoding="utf-8") != cfg_text):
+        atomic_write_text(cfg_path, cfg_text)  # runtime settings may change between resumes
+    if only is not None:
+        unknown = set(only) - {u.key for u in units(cfg)}
+        if unknown:
+            raise UserError(f"only: {len(unknown)} key(s) are not units of config {cfg.name!r}, e.g. {sorted(unknown)[0]}")
     threads = torch.get_num_threads()
     if cfg.runtime.threads:
         torch.set_num_threads(cfg.runtime.threads)
     try:
         with _RunLog(run_dir):
-            return _run(cfg, run_dir)
+            return _run(cfg, run_dir, None if only is None else set(only))
     finally:
         torch.set_num_threads(threads)
 
@@ -242,7 +288,11 @@ def _numbers(cfg: Config) -> str:
     return dumps_toml(dataclasses.replace(cfg, runtime=RuntimeConfig()))
 
 
-def _run(cfg: Config, run_dir: Path) -> dict[str, Any]:
+def _done(run_dir: Path) -> set[str]:
+    return {r["key"] for r in results.load_results(run_dir)}
+
+
+def _run(cfg: Config, run_dir: Path, only: set[str] | None) -> dict[str, Any]:
     t_start = time.time()
     for weak, strong in cfg.models.pairs:
         resolve(weak), resolve(strong)  # unknown model names fail before any work
@@ -254,14 +304,14 @@ def _run(cfg: Config, run_dir: Path) -> dict[str, Any]:
     for p, n in sizes.items():
         if n < getattr(cfg.data, p):
             log.warning("part %s has %d examples, fewer than the %d requested", p, n, getattr(cfg.data, p))
-    done = {r["key"] for r in results.load_results(run_dir)}
+    done = _done(run_dir)
     stages: dict[str, Any] = {}
-    noises = [normalize_noise(nz) for nz in cfg.w2s.noise]
     test = data.parts["test"]
     labels = torch.as_tensor(test.labels)
-    train_fields = (to_dict(cfg.data), cfg.models.mode, to_dict(cfg.train), to_dict(cfg.lora))
+    train_fields = _train_fields(cfg)
     trainers: dict[str, Trainer] = {}
-    n_units = len(cfg.models.pairs) * len(noises) * len(cfg.w2s.losses) * len(cfg.w2s.seeds)
+    all_units = units(cfg)
+    n_units = len(all_units)
 
     def trainer(name: str) -> Trainer:
         if name not in trainers:
@@ -271,8 +321,10 @@ def _run(cfg: Config, run_dir: Path) -> dict[str, Any]:
         return trainers[name]
 
     for weak, strong in cfg.models.pairs:
-        pending = [(nz, loss, seed) for nz in noises for loss in cfg.w2s.losses for seed in cfg.w2s.seeds
-                   if _unit_key(cfg, train_fields, weak, strong, nz, loss, seed) not in done]
+        pending = [u for u in all_units if (u.weak, u.strong) == (weak, strong) and u.key not in done
+                   and (only is None or u.key in only)]
+        if only is not None and not pending:
+            continue  # a job's subset leaves this pair's stages to other jobs
         tw, ts = trainer(weak), trainer(strong)
 
         def weak_stage() -> dict[str, Any]:
@@ -299,9 +351,11 @@ def _run(cfg: Config, run_dir: Path) -> dict[str, Any]:
         stages[kw] = {"stage": "weak", "model": weak, "acc": acc_w, "err": err_w, "wall_s": W["wall_s"]}
         stages[kc] = {"stage": "ceiling", "model": strong, "acc": acc_c, "err": err_c, "wall_s": C["wall_s"]}
         log.info("%s -> %s: weak acc %.4f, ceiling acc %.4f (%d units to run)", weak, strong, acc_w, acc_c, len(pending))
-        for nz, loss, seed in pending:
+        for unit in pending:
+            if unit.key in _done(run_dir):
+                continue  # another job finished it meanwhile
             t0 = time.time()
-            key = _unit_key(cfg, train_fields, weak, strong, nz, loss, seed)
+            key, nz, loss, seed = unit.key, unit.noise, unit.loss, unit.seed
             labels_w = corrupt(W["weak_logits"], data.task, nz, seed)
             m, st = ts.train(data.parts["weak"], _weak_labels(labels_w, data.task), seed=seed, loss=loss,
                              aux_conf=cfg.w2s.aux_conf, symmetric=cfg.w2s.symmetric, desc=f"{strong} {loss} s{seed}")
@@ -354,6 +408,15 @@ def _jsonable(obj: Any) -> Any:
 
 
 def _write_summary(cfg: Config, run_dir: Path, stages: dict, n_units: int, t_start: float) -> dict[str, Any]:
+    """Rebuild the summary from ``results.jsonl`` plus the stages of this and earlier runs, and (rank 0) write it.
+
+    Read-merge-write under a lock on the folder, so concurrent jobs never drop each other's stages.
+    """
+    with _locked(run_dir / ".summary.lock") if _is_main() else contextlib.nullcontext():
+        return _summarise(cfg, run_dir, stages, n_units, t_start)
+
+
+def _summarise(cfg: Config, run_dir: Path, stages: dict, n_units: int, t_start: float) -> dict[str, Any]:
     recs = [r for r in results.load_results(run_dir) if r.get("name") == cfg.name]
     prev = results.load_summary(run_dir) if (run_dir / results.SUMMARY_FILE).exists() else {}
     all_stages = {**prev.get("stages", {}), **stages}

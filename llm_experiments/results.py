@@ -4,7 +4,8 @@ A run folder ``DIR`` holds
 
 * ``config.toml``   the resolved config (every default filled in);
 * ``results.jsonl`` one JSON object per finished weak-to-strong unit (one weak->strong pair,
-  one loss, one seed, one noise setting), appended with flush + fsync, never rewritten;
+  one loss, one seed, one noise setting), appended as a one-record batch (id = ``key``) under
+  an exclusive lock with fsync, never rewritten; a key written twice counts once;
 * ``summary.json``  the aggregate, rewritten (temp file + rename) after every unit;
 * ``log.txt``       the human-readable log;
 * ``cache/``        stage outputs keyed by a hash of the config fields they depend on
@@ -76,6 +77,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable
 
+from revkl.runfolder import append_batch, read_records
+
 RESULTS_FILE = "results.jsonl"
 SUMMARY_FILE = "summary.json"
 CONFIG_FILE = "config.toml"
@@ -95,30 +98,16 @@ REVERSE_VS_FORWARD: tuple[tuple[str, str], ...] = (("reverse_kl", "forward_kl"),
 
 
 def append_record(run_dir: str | Path, record: dict[str, Any]) -> None:
-    """Append one record to ``results.jsonl`` and flush + fsync, so a kill never loses it."""
+    """Append one record to ``results.jsonl`` as the batch ``record["key"]`` (one locked, fsynced write).
+
+    Several processes may append to one folder (cluster jobs): ``revkl.runfolder.append_batch``
+    serialises the writes, and a unit written twice counts once when read back.
+    """
     missing = [f for f in RECORD_FIELDS if f not in record]
     if missing:
         raise ValueError(f"record: missing fields {missing}")
-    line = json.dumps(record, sort_keys=True, allow_nan=False) + "\n"
-    path = Path(run_dir) / RESULTS_FILE
-    _drop_partial_tail(path)
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(line)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _drop_partial_tail(path: Path) -> None:
-    """Cut an unterminated last line (an append killed mid-write) so the next append starts clean."""
-    if not path.exists() or path.stat().st_size == 0:
-        return
-    with open(path, "rb+") as fh:
-        data = fh.read()
-        if data.endswith(b"\n"):
-            return
-        fh.truncate(data.rfind(b"\n") + 1)
-        fh.flush()
-        os.fsync(fh.fileno())
+    json.dumps(record, allow_nan=False)  # strict JSON: non-finite floats must already be None
+    append_batch(Path(run_dir) / RESULTS_FILE, record["key"], [record])
 
 
 def write_json_atomic(path: str | Path, obj: Any) -> None:
@@ -137,25 +126,10 @@ def write_json_atomic(path: str | Path, obj: Any) -> None:
 def load_results(run_dir: str | Path) -> list[dict[str, Any]]:
     """All records of ``DIR/results.jsonl`` in the order written ([] when the file is absent).
 
-    A last line without its newline (a kill during the write) is ignored; any other malformed
-    line raises ValueError with the file and line number.
+    ``revkl.runfolder.read_records``: a torn last write (a kill) is ignored, a unit appended by two
+    processes counts once (its first copy), and any other malformed line is a UserError naming it.
     """
-    path = Path(run_dir) / RESULTS_FILE
-    if not path.exists():
-        return []
-    text = path.read_text(encoding="utf-8")
-    lines = text.split("\n")
-    records = []
-    for i, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as err:
-            if i == len(lines):  # unterminated last line: an interrupted append
-                break
-            raise ValueError(f"{path}:{i}: malformed JSON record ({err.msg})") from None
-    return records
+    return read_records(Path(run_dir) / RESULTS_FILE)
 
 
 def load_summary(run_dir: str | Path) -> dict[str, Any]:

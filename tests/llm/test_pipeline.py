@@ -78,8 +78,9 @@ def test_bad_names_and_changed_config(tmp_path: Path) -> None:
 
 
 def test_load_results_reports_malformed_line(tmp_path: Path) -> None:
-    (tmp_path / "results.jsonl").write_text('{"a": 1}\nnot json\n{"b": 2}\n')
-    with pytest.raises(ValueError, match=r"results.jsonl:2: malformed JSON"):
+    ok = '{"batch": "k1", "batch_size": 1}\n'
+    (tmp_path / "results.jsonl").write_text(ok + 'not json\n' + ok.replace("k1", "k2"))
+    with pytest.raises(ValueError, match=r"results.jsonl:2: malformed record"):
         results.load_results(tmp_path)
     with pytest.raises(ValueError, match="has no summary.json"):
         results.load_summary(tmp_path)
