@@ -261,14 +261,7 @@ def run(config: Config | str | Path, out_dir: str | Path, only: Collection[str] 
     the summary is rebuilt from ``results.jsonl`` under a lock.
     """
     cfg = config if isinstance(config, Config) else load_config(config)
-    run_dir = Path(out_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    cfg_text = dumps_toml(cfg)
-    cfg_path = run_dir / results.CONFIG_FILE
-    if cfg_path.exists() and _numbers(load_config(cfg_path)) != _numbers(cfg):
-        raise ValueError(f"out_dir: {run_dir} holds a run of a different config ({cfg_path}); choose a new --out")
-    if _is_main() and (not cfg_path.exists() or cfg_path.read_text(encoding="utf-8") != cfg_text):
-        atomic_write_text(cfg_path, cfg_text)  # runtime settings may change between resumes
+    run_dir = prepare(cfg, out_dir)
     if only is not None:
         unknown = set(only) - {u.key for u in units(cfg)}
         if unknown:
@@ -281,6 +274,24 @@ def run(config: Config | str | Path, out_dir: str | Path, only: Collection[str] 
             return _run(cfg, run_dir, None if only is None else set(only))
     finally:
         torch.set_num_threads(threads)
+
+
+def prepare(cfg: Config, out_dir: str | Path) -> Path:
+    """Create the run folder and write ``config.toml``; refuse a folder that holds another config's run."""
+    run_dir = Path(out_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg_text = dumps_toml(cfg)
+    cfg_path = run_dir / results.CONFIG_FILE
+    if cfg_path.exists() and _numbers(load_config(cfg_path)) != _numbers(cfg):
+        raise ValueError(f"out_dir: {run_dir} holds a run of a different config ({cfg_path}); choose a new --out")
+    if _is_main() and (not cfg_path.exists() or cfg_path.read_text(encoding="utf-8") != cfg_text):
+        atomic_write_text(cfg_path, cfg_text)  # runtime settings may change between resumes
+    return run_dir
+
+
+def summarize(cfg: Config, out_dir: str | Path) -> dict[str, Any]:
+    """Rebuild ``summary.json`` from ``results.jsonl`` and the stages recorded so far (runs nothing)."""
+    return _write_summary(cfg, Path(out_dir), {}, len(units(cfg)), time.time())
 
 
 def _numbers(cfg: Config) -> str:
