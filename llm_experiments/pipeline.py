@@ -42,7 +42,7 @@ from llm_experiments.data import Part, TaskData, load_dataset
 from llm_experiments.losses import distribution, ground_truth
 from llm_experiments.models import load_scorer, load_tokenizer, resolve
 from llm_experiments.noise import corrupt
-from llm_experiments.train import collate, combine, encode_texts, fit, tokenize
+from llm_experiments.train import agree, collate, combine, encode_texts, fit, tokenize
 
 log = logging.getLogger("llm_experiments")
 
@@ -85,7 +85,7 @@ def cached_stage(run_dir: Path, stage: str, key: str, compute: Callable[[], dict
     published and both continue from it, so every unit of a run folder sees the same stage.
     """
     path = run_dir / "cache" / f"{stage}-{key}.pt"
-    if not path.exists():
+    if not agree(path.exists()):
         path.parent.mkdir(parents=True, exist_ok=True)
         out = compute()
         if _publish(path, out):
@@ -100,7 +100,9 @@ class _RunLog:
     """Route the package logger to DIR/log.txt and stderr for the duration of a run."""
 
     def __init__(self, run_dir: Path) -> None:
-        self.handlers = [logging.FileHandler(run_dir / results.LOG_FILE, encoding="utf-8"), logging.StreamHandler(sys.stderr)]
+        self.handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+        if _is_main():  # one log file line per event under accelerate launch
+            self.handlers.append(logging.FileHandler(run_dir / results.LOG_FILE, encoding="utf-8"))
         fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
         for h in self.handlers:
             h.setFormatter(fmt)
@@ -363,7 +365,7 @@ def _run(cfg: Config, run_dir: Path, only: set[str] | None) -> dict[str, Any]:
         stages[kc] = {"stage": "ceiling", "model": strong, "acc": acc_c, "err": err_c, "wall_s": C["wall_s"]}
         log.info("%s -> %s: weak acc %.4f, ceiling acc %.4f (%d units to run)", weak, strong, acc_w, acc_c, len(pending))
         for unit in pending:
-            if unit.key in _done(run_dir):
+            if agree(unit.key in _done(run_dir)):
                 continue  # another job finished it meanwhile
             t0 = time.time()
             key, nz, loss, seed = unit.key, unit.noise, unit.loss, unit.seed

@@ -1,11 +1,22 @@
-"""Training and prediction: tokenisation, length-grouped batches, the optimiser loop, feature passes.
+r"""Training and prediction: tokenisation, length-grouped batches, the optimiser loop, feature passes.
 
 One loop (:func:`fit`) serves both modes: it asks a ``logits_fn(batch)`` for the outputs of a
 batch of items, turns them into a distribution (``losses.distribution``), and minimises
 ``losses.objective`` against the batch's target distribution with AdamW, linear warmup then
-cosine / linear decay, gradient accumulation and gradient clipping. Under ``accelerate launch``
-it runs data-parallel (each process takes every world_size-th batch; gradients are averaged by
-DDP); on CUDA it autocasts to bf16, on CPU it stays fp32.
+cosine / linear decay, gradient accumulation and gradient clipping. On CUDA it autocasts to bf16,
+on CPU it stays fp32.
+
+Under ``accelerate launch`` (W processes) the run is data-parallel and computes what one process
+computes: every process draws the same batches; process r takes the shard ``b[r::W]`` of each
+batch b (n items, n_r in shard r) and scales its mean loss by ``n_r W / n``. DDP averages the
+gradients over processes, so the step follows
+
+.. math:: \frac1W \sum_r \frac{n_r W}{n} \nabla \bar L_r = \sum_r \frac{n_r}{n} \nabla \bar L_r = \nabla \bar L,
+
+the gradient of the batch's mean loss, for a last batch of any size (a process with an empty
+shard runs one item with weight 0, so that every process joins every all-reduce). Only the order
+of float summation differs from one process. Forward passes without gradients
+(:func:`encode_texts`) split the texts over the processes and gather the outputs.
 """
 
 from __future__ import annotations
@@ -13,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import sys
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -159,19 +171,24 @@ def fit(module: torch.nn.Module, logits_fn: Callable[[torch.nn.Module, np.ndarra
     target_lp = targets.log_probs
     done, step, last_losses = 0, 0, []
     bar = tqdm(total=micro_total, desc=desc, disable=not (progress and sys.stderr.isatty()), leave=False)
+    rank, world = acc.process_index, acc.num_processes
     while done < micro_total:
         batches = length_grouped_batches(lengths, cfg.batch_size, rng, cfg.group_by_length)
-        batches = batches[acc.process_index::acc.num_processes]
         last_losses = []
-        for b in batches:
+        for full in batches:
             if done >= micro_total:
                 break
             boundary = (done + 1) % cfg.grad_accum == 0 or done + 1 == micro_total
             sync = contextlib.nullcontext() if boundary else acc.no_sync(model)
+            b = full[rank::world]
+            weight = len(b) * world / len(full)  # the shard's share of the batch mean (module docstring)
+            if len(b) == 0:
+                b = full[:1]
             with sync, acc.autocast():
                 logits = logits_fn(model, b).float()
                 tgt = Categorical(target_lp[torch.as_tensor(b)].to(logits.device), name="weak labels")
-                value = objective(distribution(logits, task, validate=False), tgt, loss, aux_conf=aux_conf, symmetric=symmetric)
+                value = objective(distribution(logits, task, validate=False), tgt, loss, aux_conf=aux_conf,
+                                  symmetric=symmetric) * weight
                 acc.backward(value / cfg.grad_accum)
             last_losses.append(float(value.detach()))  # the one host sync of the step
             if not math.isfinite(last_losses[-1]):
@@ -189,6 +206,8 @@ def fit(module: torch.nn.Module, logits_fn: Callable[[torch.nn.Module, np.ndarra
     bar.close()
     model.eval()
     _release(acc)
+    if world > 1 and last_losses:  # the batch losses: the mean over processes of the weighted shard losses
+        last_losses = acc.reduce(torch.tensor(last_losses, device=acc.device), "mean").tolist()
     return {"train_loss": float(np.mean(last_losses)) if last_losses else float("nan"), "steps": step}
 
 
@@ -198,14 +217,49 @@ def fit(module: torch.nn.Module, logits_fn: Callable[[torch.nn.Module, np.ndarra
 @torch.no_grad()
 def encode_texts(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], ids: list[list[int]], pad_id: int,
                  batch_size: int, device: torch.device, desc: str = "encode", progress: bool = True) -> torch.Tensor:
-    """``fn(input_ids, mask)`` on every text, batched by similar length; rows in the input order (fp32, CPU)."""
+    """``fn(input_ids, mask)`` on every text, batched by similar length; rows in the input order (fp32, CPU).
+
+    Data-parallel (W processes): process r runs the batches r, r + W, ...; the rows are gathered,
+    so every process returns all of them.
+    """
     order = np.argsort([-len(x) for x in ids], kind="stable")
     outs: list[torch.Tensor] = [None] * len(ids)  # type: ignore[list-item]
     ctx = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
-    for start in tqdm(range(0, len(ids), batch_size), desc=desc, disable=not (progress and sys.stderr.isatty()), leave=False):
+    rank, world = distributed()
+    starts = range(0, len(ids), batch_size)[rank::world]
+    for start in tqdm(starts, desc=desc, disable=not (progress and sys.stderr.isatty()), leave=False):
         chunk = order[start:start + batch_size]
         with ctx:
             y = fn(*collate([ids[i] for i in chunk], pad_id, device)).float().cpu()
         for j, i in enumerate(chunk):
             outs[i] = y[j]
+    if world > 1:
+        mine = [(i, outs[i]) for i in range(len(ids)) if outs[i] is not None]
+        parts: list[Any] = [None] * world
+        torch.distributed.all_gather_object(parts, mine)
+        for part in parts:
+            for i, y in part:
+                outs[i] = y
     return torch.stack(outs)
+
+
+def distributed() -> tuple[int, int]:
+    """(rank, world size) of this process; (0, 1) outside ``accelerate launch``."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1
+    acc = _accelerator()  # joins the process group
+    return acc.process_index, acc.num_processes
+
+
+def agree(value: Any) -> Any:
+    """Rank 0's ``value`` on every process (the value itself outside ``accelerate launch``).
+
+    Decisions that steer collective work (run a stage or load it, run a unit or skip it) must be
+    the same on every process, or one of them waits forever in an all-reduce.
+    """
+    if distributed()[1] == 1:
+        return value
+    box = [value]
+    torch.distributed.broadcast_object_list(box, src=0)
+    return box[0]
