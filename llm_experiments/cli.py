@@ -19,7 +19,8 @@ def _run(args: argparse.Namespace) -> int:
                      wait=not args.no_wait)
     if args.no_wait:
         return 0
-    print(format_report(args.out))
+    if os.environ.get("RANK", "0") == "0":  # one report under accelerate launch
+        print(format_report(args.out))
     return 0 if summary["complete"] else 1
 
 

@@ -10,9 +10,10 @@ For each weak -> strong pair:
 4. one unit per (noise, loss, seed): the strong model trained on the (possibly corrupted) weak
    labels with that loss; test metrics appended to ``results.jsonl``.
 
-Stages 1-3 are saved under ``DIR/cache/<stage>-<key>.pt`` (temp file + rename), keyed by a hash
-of the config fields they depend on; units are skipped when their key is in ``results.jsonl``.
-A killed run therefore resumes where it stopped and loses nothing it wrote.
+Stages 1-3 are saved under ``DIR/cache/<stage>-<key>.pt`` (temp file + hard link: the first
+copy is kept), keyed by a hash of the config fields they depend on; units are skipped when their
+key is in ``results.jsonl``. A killed run therefore resumes where it stopped and loses nothing it
+wrote, and several jobs (``launch.py``) may run disjoint or overlapping units into one folder.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from llm_experiments.data import Part, TaskData, load_dataset
 from llm_experiments.losses import distribution, ground_truth
 from llm_experiments.models import load_scorer, load_tokenizer, resolve
 from llm_experiments.noise import corrupt
-from llm_experiments.train import agree, collate, combine, encode_texts, fit, tokenize
+from llm_experiments.train import agree, barrier, collate, distributed, combine, encode_texts, fit, tokenize
 
 log = logging.getLogger("llm_experiments")
 
@@ -317,7 +318,10 @@ def _run(cfg: Config, run_dir: Path, only: set[str] | None) -> dict[str, Any]:
     for p, n in sizes.items():
         if n < getattr(cfg.data, p):
             log.warning("part %s has %d examples, fewer than the %d requested", p, n, getattr(cfg.data, p))
-    done = _done(run_dir)
+    world = distributed()[1]
+    if world > 1:
+        log.info("data-parallel: %d processes, each trains on a shard of every batch", world)
+    done = agree(_done(run_dir))
     stages: dict[str, Any] = {}
     test = data.parts["test"]
     labels = torch.as_tensor(test.labels)
@@ -398,6 +402,7 @@ def _run(cfg: Config, run_dir: Path, only: set[str] | None) -> dict[str, Any]:
             log.info("%s %s seed %d noise %s: acc %.4f (weak %.4f, ceiling %.4f), %.1fs", rec["pair"], loss, seed,
                      nz["kind"] if nz["kind"] == "none" else f"{nz['kind']} {nz['rate']}", acc_s, acc_w, acc_c, rec["wall_s"])
             _write_summary(cfg, run_dir, stages, n_units, t_start)
+    barrier()  # every record rank 0 appends is in the file before any process reads the final summary
     return _write_summary(cfg, run_dir, stages, n_units, t_start)
 
 

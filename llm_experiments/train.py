@@ -252,6 +252,12 @@ def distributed() -> tuple[int, int]:
     return acc.process_index, acc.num_processes
 
 
+def barrier() -> None:
+    """Wait until every process gets here (nothing outside ``accelerate launch``)."""
+    if distributed()[1] > 1:
+        torch.distributed.barrier()
+
+
 def agree(value: Any) -> Any:
     """Rank 0's ``value`` on every process (the value itself outside ``accelerate launch``).
 

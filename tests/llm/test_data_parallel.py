@@ -1,4 +1,8 @@
-"""The smoke pipeline data-parallel: `accelerate launch --num_processes 2 --cpu` (gloo) vs one process.
+"""The smoke pipeline data-parallel: two processes under `accelerate launch` (gloo on CPU) vs one process.
+
+`accelerate launch --cpu --num_processes 2` starts ONE process unless an MPI hostfile is given
+(accelerate 1.x); `--multi_gpu --num_processes 2` on a machine without CUDA starts two through
+torchrun, and `Accelerator(cpu=True)` joins them with gloo. The test checks that two ran.
 
 fit() gives each process a shard of every batch and weights its loss by the shard's share, so two
 processes take the optimiser steps of one process; they differ only in the order of float32
@@ -34,7 +38,7 @@ def test_two_processes_match_one(tmp_path: Path) -> None:
     path = tmp_path / "dp.toml"
     path.write_text(dumps_toml(cfg))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu", "--num_machines", "1",
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
            "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0",
            "-m", "revkl", "llm", "run", "--config", str(path), "--out", str(tmp_path / "ddp")]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
@@ -44,6 +48,7 @@ def test_two_processes_match_one(tmp_path: Path) -> None:
     ddp = results.load_results(tmp_path / "ddp")
     assert sorted(r["key"] for r in ddp) == sorted(one) and len(ddp) == 2  # rank 0 wrote each unit once
     assert results.load_summary(tmp_path / "ddp")["complete"]
+    assert "data-parallel: 2 processes" in (tmp_path / "ddp" / results.LOG_FILE).read_text()
     n = ddp[0]["n_test"]
     for r in ddp:
         ref = one[r["key"]]
