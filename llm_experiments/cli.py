@@ -19,14 +19,18 @@ def _run(args: argparse.Namespace) -> int:
                      wait=not args.no_wait)
     if args.no_wait:
         return 0
-    if os.environ.get("RANK", "0") == "0":  # one report under accelerate launch
+    if summary["n_results"] and os.environ.get("RANK", "0") == "0":  # one report under accelerate launch
         print(format_report(args.out))
     return 0 if summary["complete"] else 1
 
 
 def _report(args: argparse.Namespace) -> int:
+    import logging
+    import sys
+
     from llm_experiments.report import report
 
+    logging.getLogger("llm_experiments").addHandler(logging.StreamHandler(sys.stderr))
     print(report(args.dir))
     return 0
 
@@ -50,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--slurm-time", type=int, default=60, help="time limit of each job, minutes (default 60)")
     c.add_argument("--slurm-gpus", type=int, default=0, help="GPUs per job (default 0)")
     c.add_argument("--slurm-mem-gb", type=float, help="memory per job, GB")
-    c.add_argument("--max-parallel", type=int, default=0, help="at most this many jobs at once (0: no limit)")
+    c.add_argument("--max-parallel", type=int, default=0, help="Slurm: at most this many jobs at once (0: no limit)")
     c.add_argument("--no-wait", action="store_true", help="submit and return; `revkl llm report OUT` once jobs end")
     r.set_defaults(handler=_run)
     rep = sub.add_parser("report", help="print the accuracy and noise tables of a run folder and write report.md")

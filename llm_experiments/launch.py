@@ -5,8 +5,9 @@
 ``submitit.AutoExecutor`` (``cluster="local"``: subprocesses of this machine; ``"slurm"``:
 ``sbatch``). A job is :func:`run_job`, the single-run entry point (``pipeline.run``) restricted to
 its units. The units of one weak -> strong pair share the pair's cached stages (weak labels,
-ceiling, features), so by default one job takes one pair; ``units_per_job`` splits a pair
-further (its jobs then compute the pair's stages concurrently and keep the first copy).
+ceiling; features), so by default one job takes the units of one pair and split (``[w2s]
+seed_scope = "pipeline"`` gives each seed its own split); ``units_per_job`` splits such a group
+further (its jobs then compute the group's stages concurrently and keep the first copy).
 
 Jobs write one run folder at once; that is safe by construction (``pipeline.run``): results are
 appended as locked batches and read back first-copy-wins, so a unit run twice counts once; stages
@@ -24,7 +25,7 @@ from typing import Any
 
 from llm_experiments import results
 from llm_experiments.config import Config, load_config
-from llm_experiments.pipeline import prepare, run, summarize, units
+from llm_experiments.pipeline import plan_units, prepare, run
 from revkl.runfolder import UserError
 
 log = logging.getLogger("llm_experiments")
@@ -47,14 +48,14 @@ class JobOptions:
 
 
 def plan(cfg: Config, out: str | Path, units_per_job: int = 0) -> list[list[str]]:
-    """The unit keys of each job: the units not yet in ``out``, grouped by pair, in chunks of ``units_per_job``."""
+    """The unit keys of each job: the units not yet in ``out``, grouped by pair and split, in chunks of ``units_per_job``."""
     if units_per_job < 0:
         raise UserError(f"--units-per-job: must be >= 0 (0: one job per pair), got {units_per_job}")
     done = {r["key"] for r in results.load_results(out)}
-    groups: dict[tuple[str, str], list[str]] = {}
-    for u in units(cfg):
+    groups: dict[tuple[str, str, int], list[str]] = {}
+    for u in plan_units(cfg):
         if u.key not in done:
-            groups.setdefault((u.weak, u.strong), []).append(u.key)
+            groups.setdefault((u.weak, u.strong, u.split_seed), []).append(u.key)
     jobs = []
     for keys in groups.values():
         size = units_per_job or len(keys)
@@ -87,6 +88,11 @@ def submit(ex: Any, cfg: Config, out: Path, jobs: list[list[str]]) -> list[Any]:
     with ex.batch():
         handles = [ex.submit(run_job, cfg, str(out), keys) for keys in jobs]
     return handles
+
+
+def summarize(cfg: Config, out: Path) -> dict[str, Any]:
+    """The summary of ``out`` rebuilt from ``results.jsonl`` (a run of no unit)."""
+    return run(cfg, out, only=())
 
 
 def launch(config: Config | str | Path, out: str | Path, launcher: str = "local", *, opts: JobOptions | None = None,

@@ -16,7 +16,14 @@ gradients over processes, so the step follows
 the gradient of the batch's mean loss, for a last batch of any size (a process with an empty
 shard runs one item with weight 0, so that every process joins every all-reduce). Only the order
 of float summation differs from one process. Forward passes without gradients
-(:func:`encode_texts`) split the texts over the processes and gather the outputs.
+(:func:`encode_texts`) split the batches over the processes and gather the outputs.
+
+A single CPU process uses plain
+PyTorch (no ``Accelerator``); otherwise the process holds one ``Accelerator`` and releases each
+finished run's model and optimiser with its supported ``free_memory()``.
+
+Long loops log ``done/total, rate, ETA`` lines (:class:`revkl.runfolder.Progress`) when stderr
+is not a terminal (a log file, a cluster job); on a terminal they show a progress bar.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import logging
 import math
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -35,11 +42,28 @@ from tqdm.auto import tqdm
 from bounds import Categorical
 from llm_experiments.config import TrainConfig
 from llm_experiments.losses import distribution, objective
-
-if TYPE_CHECKING:
-    from accelerate import Accelerator
+from revkl.runfolder import Progress, UserError
 
 log = logging.getLogger("llm_experiments")
+
+
+class _Meter:
+    """A progress bar on a terminal, else periodic ``Progress`` log lines; nothing when ``show`` is False."""
+
+    def __init__(self, desc: str, total: int, unit: str, show: bool, interval: float) -> None:
+        tty = sys.stderr.isatty()
+        self.bar = tqdm(total=total, desc=desc, leave=False) if show and tty else None
+        self.lines = Progress(desc, total, log, interval=interval, unit=unit) if show and not tty else None
+
+    def update(self, n: int = 1) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+        if self.lines is not None:
+            self.lines.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 # -- tokenisation and batches ------------------------------------------------------------------------
@@ -117,11 +141,17 @@ def lr_lambda(total_steps: int, cfg: TrainConfig) -> Callable[[int], float]:
 
 
 def _accelerator() -> Any:
-    """The shared accelerate.Accelerator (bf16 autocast on CUDA; plain fp32 on CPU)."""
-    from accelerate import Accelerator
+    """This process's one ``accelerate.Accelerator``, or None for a single CPU process (plain PyTorch).
 
+    Under ``accelerate launch`` (WORLD_SIZE > 1) or on CUDA it is created once and reused: it
+    owns the process group and bf16 autocast, and a second one per run is not supported.
+    """
     global _ACC
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 and not torch.cuda.is_available():
+        return None
     if _ACC is None:
+        from accelerate import Accelerator
+
         _ACC = Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no", cpu=not torch.cuda.is_available())
     return _ACC
 
@@ -129,24 +159,10 @@ def _accelerator() -> Any:
 _ACC: Any = None
 
 
-
-def _release(acc: Accelerator) -> None:
-    """Drop accelerate's references to the model and optimiser of a finished training run.
-
-    On CUDA, ``free_memory`` (a full ``gc.collect`` plus emptying the device cache) is worth its
-    cost. On CPU that garbage-collection pass took about 0.2 s per run, most of the time of a
-    last-layer head, so only the reference lists are reset, as ``free_memory`` itself does.
-    """
-    if torch.cuda.is_available():
-        acc.free_memory()
-        return
-    acc._schedulers, acc._optimizers, acc._models, acc._dataloaders = [], [], [], []
-    acc.step = 0
-
-
 def fit(module: torch.nn.Module, logits_fn: Callable[[torch.nn.Module, np.ndarray], torch.Tensor],
         targets: Categorical, lengths: np.ndarray, cfg: TrainConfig, *, seed: int, task: str, loss: str,
-        aux_conf: float = 0.0, symmetric: float = 0.0, desc: str = "train", progress: bool = True) -> dict[str, float]:
+        aux_conf: float = 0.0, mirror_weight: float = 0.0, desc: str = "train", progress: bool = True,
+        progress_interval: float = 30.0) -> dict[str, float]:
     """Train ``module`` on items 0..n-1 with ``targets`` (n items, k classes); returns train stats.
 
     ``logits_fn(module, batch_indices)`` returns the batch's logits (binary z or k logits).
@@ -166,12 +182,14 @@ def fit(module: torch.nn.Module, logits_fn: Callable[[torch.nn.Module, np.ndarra
     micro_total = max(1, math.ceil(cfg.epochs * per_epoch))
     total_steps = math.ceil(micro_total / cfg.grad_accum)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(total_steps, cfg))
-    model, opt = acc.prepare(module, opt)
+    model, opt = acc.prepare(module, opt) if acc is not None else (module, opt)
+    backward = acc.backward if acc is not None else torch.Tensor.backward
+    clip = acc.clip_grad_norm_ if acc is not None else torch.nn.utils.clip_grad_norm_
+    rank, world = (acc.process_index, acc.num_processes) if acc is not None else (0, 1)
     model.train()
     target_lp = targets.log_probs
     done, step, last_losses = 0, 0, []
-    bar = tqdm(total=micro_total, desc=desc, disable=not (progress and sys.stderr.isatty()), leave=False)
-    rank, world = acc.process_index, acc.num_processes
+    meter = _Meter(desc, micro_total, "batches", progress, progress_interval)
     while done < micro_total:
         batches = length_grouped_batches(lengths, cfg.batch_size, rng, cfg.group_by_length)
         last_losses = []
@@ -179,33 +197,35 @@ def fit(module: torch.nn.Module, logits_fn: Callable[[torch.nn.Module, np.ndarra
             if done >= micro_total:
                 break
             boundary = (done + 1) % cfg.grad_accum == 0 or done + 1 == micro_total
-            sync = contextlib.nullcontext() if boundary else acc.no_sync(model)
+            sync = acc.no_sync(model) if acc is not None and not boundary else contextlib.nullcontext()
+            cast = acc.autocast() if acc is not None else contextlib.nullcontext()
             b = full[rank::world]
             weight = len(b) * world / len(full)  # the shard's share of the batch mean (module docstring)
             if len(b) == 0:
                 b = full[:1]
-            with sync, acc.autocast():
+            with sync, cast:
                 logits = logits_fn(model, b).float()
                 tgt = Categorical(target_lp[torch.as_tensor(b)].to(logits.device), name="weak labels")
                 value = objective(distribution(logits, task, validate=False), tgt, loss, aux_conf=aux_conf,
-                                  symmetric=symmetric) * weight
-                acc.backward(value / cfg.grad_accum)
+                                  mirror_weight=mirror_weight) * weight
+                backward(value / cfg.grad_accum)
             last_losses.append(float(value.detach()))  # the one host sync of the step
             if not math.isfinite(last_losses[-1]):
-                raise ValueError(f"{desc}: loss {loss!r} became {last_losses[-1]} at step {step}; "
+                raise UserError(f"{desc}: loss {loss!r} became {last_losses[-1]} at step {step}; "
                                  "check the labels (reverse losses need finite weak logits) and the learning rate")
             done += 1
-            bar.update(1)
+            meter.update(1)
             if boundary:
                 if cfg.max_grad_norm > 0:
-                    acc.clip_grad_norm_(params, cfg.max_grad_norm)
+                    clip(params, cfg.max_grad_norm)
                 opt.step()
                 sched.step()
                 opt.zero_grad(set_to_none=True)
                 step += 1
-    bar.close()
+    meter.close()
     model.eval()
-    _release(acc)
+    if acc is not None:
+        acc.free_memory()  # drops accelerate's references to this run's model and optimiser
     if world > 1 and last_losses:  # the batch losses: the mean over processes of the weighted shard losses
         last_losses = acc.reduce(torch.tensor(last_losses, device=acc.device), "mean").tolist()
     return {"train_loss": float(np.mean(last_losses)) if last_losses else float("nan"), "steps": step}
@@ -216,23 +236,30 @@ def fit(module: torch.nn.Module, logits_fn: Callable[[torch.nn.Module, np.ndarra
 
 @torch.no_grad()
 def encode_texts(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], ids: list[list[int]], pad_id: int,
-                 batch_size: int, device: torch.device, desc: str = "encode", progress: bool = True) -> torch.Tensor:
+                 batch_size: int, device: torch.device, desc: str = "encode", progress: bool = True,
+                 bf16: bool = False, progress_interval: float = 30.0) -> torch.Tensor:
     """``fn(input_ids, mask)`` on every text, batched by similar length; rows in the input order (fp32, CPU).
 
-    Data-parallel (W processes): process r runs the batches r, r + W, ...; the rows are gathered,
-    so every process returns all of them.
+    Under bf16 autocast on CUDA always, and on CPU when ``bf16`` is set. Data-parallel (W
+    processes): process r runs the batches r, r + W, ...; the rows are gathered, so every process
+    returns all of them.
     """
     order = np.argsort([-len(x) for x in ids], kind="stable")
     outs: list[torch.Tensor] = [None] * len(ids)  # type: ignore[list-item]
-    ctx = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+    if device.type == "cuda" or bf16:
+        ctx: Any = torch.autocast(device.type, dtype=torch.bfloat16)
+    else:
+        ctx = contextlib.nullcontext()
     rank, world = distributed()
-    starts = range(0, len(ids), batch_size)[rank::world]
-    for start in tqdm(starts, desc=desc, disable=not (progress and sys.stderr.isatty()), leave=False):
+    meter = _Meter(desc, len(ids), "texts", progress, progress_interval)
+    for start in range(0, len(ids), batch_size)[rank::world]:
         chunk = order[start:start + batch_size]
         with ctx:
             y = fn(*collate([ids[i] for i in chunk], pad_id, device)).float().cpu()
         for j, i in enumerate(chunk):
             outs[i] = y[j]
+        meter.update(len(chunk))
+    meter.close()
     if world > 1:
         mine = [(i, outs[i]) for i in range(len(ids)) if outs[i] is not None]
         parts: list[Any] = [None] * world
@@ -245,8 +272,7 @@ def encode_texts(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], ids: 
 
 def distributed() -> tuple[int, int]:
     """(rank, world size) of this process; (0, 1) outside ``accelerate launch``."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return 0, 1
     acc = _accelerator()  # joins the process group
     return acc.process_index, acc.num_processes

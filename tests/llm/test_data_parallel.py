@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from llm_experiments import results
-from llm_experiments.config import config_from_dict, dumps_toml
+from llm_experiments.config import config_from_dict, to_toml
 from llm_experiments.pipeline import run
 
 SMOKE = Path(__file__).resolve().parents[2] / "llm_experiments" / "configs" / "smoke.toml"
@@ -36,7 +36,7 @@ def test_two_processes_match_one(tmp_path: Path) -> None:
     raw["runtime"]["threads"] = 1
     cfg = config_from_dict(raw)
     path = tmp_path / "dp.toml"
-    path.write_text(dumps_toml(cfg))
+    path.write_text(to_toml(cfg))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
            "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0",

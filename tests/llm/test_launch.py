@@ -14,9 +14,11 @@ SMOKE = Path(__file__).resolve().parents[2] / "llm_experiments" / "configs" / "s
 
 
 def _cfg(pairs=None, **w2s):
+    """The smoke config, smaller; both seeds share one split (seed_scope head) unless ``w2s`` says otherwise."""
     raw = tomllib.loads(SMOKE.read_text())
     raw["data"].update(gt=16, weak=16, test=16)  # one optimiser step per model: plumbing, not learning
-    raw["w2s"].update({"losses": ["forward_kl", "reverse_kl"], "seeds": [0, 1], "noise": [{"kind": "none"}], **w2s})
+    raw["w2s"].update({"losses": ["forward_kl", "reverse_kl"], "seeds": [0, 1], "noise": [{"kind": "none"}],
+                       "seed_scope": "head", **w2s})
     raw["runtime"]["threads"] = 1
     if pairs:
         raw["models"]["pairs"] = pairs
@@ -29,12 +31,16 @@ def _lines(run_dir: Path) -> list[dict]:
 
 def test_plan_groups_by_pair_and_skips_done_units(tmp_path: Path) -> None:
     cfg = _cfg(pairs=[["tiny-gpt2", "tiny-gpt2-wide"], ["tiny-gpt2-wide", "tiny-gpt2"]])
-    keys = [u.key for u in pipeline.units(cfg)]
+    keys = [u.key for u in pipeline.plan_units(cfg)]
     assert len(keys) == len(set(keys)) == 8
     assert launch.plan(cfg, tmp_path) == [keys[:4], keys[4:]]
     assert launch.plan(cfg, tmp_path, units_per_job=3) == [keys[:3], keys[3:4], keys[4:7], keys[7:]]
     append_batch(tmp_path / results.RESULTS_FILE, keys[1], [{"key": keys[1]}])
     assert launch.plan(cfg, tmp_path) == [[keys[0], *keys[2:4]], keys[4:]]
+    # seed_scope pipeline: each seed draws its own split, whose stages its units share
+    per_split = _cfg(pairs=[["tiny-gpt2", "tiny-gpt2-wide"]], seed_scope="pipeline")
+    by_seed = {s: [u.key for u in pipeline.plan_units(per_split) if u.seed == s] for s in (0, 1)}
+    assert launch.plan(per_split, tmp_path / "p") == [by_seed[0], by_seed[1]]
     with pytest.raises(UserError, match="--units-per-job"):
         launch.plan(cfg, tmp_path, units_per_job=-1)
     with pytest.raises(UserError, match="--launcher: unknown launcher 'pbs'"):
@@ -46,7 +52,7 @@ def test_plan_groups_by_pair_and_skips_done_units(tmp_path: Path) -> None:
 def test_a_unit_written_twice_counts_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two jobs that both missed each other's result (a race) append the same unit: read back once."""
     cfg = _cfg(losses=["reverse_kl"], seeds=[0])
-    [unit] = pipeline.units(cfg)
+    [unit] = pipeline.plan_units(cfg)
     monkeypatch.setattr(pipeline, "_done", lambda run_dir: set())
     pipeline.run(cfg, tmp_path, only=[unit.key])
     summary = pipeline.run(cfg, tmp_path, only=[unit.key])
@@ -60,7 +66,7 @@ def test_concurrent_jobs_then_launcher_complete_the_grid(tmp_path: Path) -> None
     submits only the unit still missing. Each unit is read back once, with the numbers of a
     sequential run in one process (same seeds, one thread each: the same arithmetic)."""
     cfg = _cfg()
-    keys = [u.key for u in pipeline.units(cfg)]
+    keys = [u.key for u in pipeline.plan_units(cfg)]
     pipeline.run(cfg, tmp_path / "seq")
     ref = {r["key"]: r for r in results.load_results(tmp_path / "seq")}
     out = tmp_path / "jobs"

@@ -25,7 +25,7 @@ def test_smoke_grid_as_slurm_jobs(tmp_path: Path) -> None:
     rc = main(["llm", "run", "--config", str(SMOKE), "--out", str(out), "--launcher", "slurm",
                "--slurm-partition", "local", "--slurm-time", "10", "--units-per-job", "4"])
     cfg = load_config(SMOKE)
-    keys = sorted(u.key for u in pipeline.units(cfg))
+    keys = sorted(u.key for u in pipeline.plan_units(cfg))
     recs = results.load_results(out)
     assert rc == 0 and sorted(r["key"] for r in recs) == keys
     assert results.load_summary(out)["complete"] and results.load_summary(out)["n_results"] == len(keys)
