@@ -150,9 +150,13 @@ def _accelerator() -> Any:
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 and not torch.cuda.is_available():
         return None
     if _ACC is None:
-        from accelerate import Accelerator
+        from accelerate import Accelerator, DistributedDataParallelKwargs
 
-        _ACC = Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no", cpu=not torch.cuda.is_available())
+        # Buffers are constants here (cached features of a last-layer head, attention masks): DDP's
+        # default re-broadcast of every buffer at every forward would copy the feature table each step.
+        ddp = DistributedDataParallelKwargs(broadcast_buffers=False)
+        _ACC = Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no",
+                           cpu=not torch.cuda.is_available(), kwargs_handlers=[ddp])
     return _ACC
 
 
