@@ -263,6 +263,8 @@ def _local_examples(cfg: DataConfig, rows: list[tuple[int, dict[str, Any]]], pat
             if not isinstance(row[f], str) or not row[f].strip():
                 raise UserError(f"{path}:{line}: field {f!r} must be a non-empty string, got {row[f]!r}")
         if task == "pairs":
+            if row["chosen"] == row["rejected"]:
+                raise UserError(f"{path}:{line}: chosen and rejected are the same text")
             examples.append(((row["chosen"], row["rejected"]), 1, line))
             continue
         lab = _label(row["label"], path, line, csv_text)
