@@ -19,7 +19,7 @@ re-running the same command after failed or timed-out jobs resumes the grid.
 from __future__ import annotations
 
 import dataclasses
-import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,6 @@ from llm_experiments import results
 from llm_experiments.config import Config, load_config
 from llm_experiments.pipeline import plan_units, prepare, run
 from revkl.runfolder import UserError
-
-log = logging.getLogger("llm_experiments")
 
 LAUNCHERS = ("local", "submitit-local", "slurm")
 JOBS_DIR = "jobs"  # submitit's pickles and per-job logs, inside the run folder
@@ -110,8 +108,8 @@ def launch(config: Config | str | Path, out: str | Path, launcher: str = "local"
     out = prepare(cfg, out)  # refuses a folder of another config before anything is submitted
     jobs = plan(cfg, out, units_per_job)
     handles = submit(executor(launcher, out / JOBS_DIR, opts or JobOptions()), cfg, out, jobs) if jobs else []
-    log.info("%s: %d job(s) for %d unit(s) of %s: %s", launcher, len(handles), sum(map(len, jobs)), cfg.name,
-             " ".join(h.job_id for h in handles))
+    _say(f"{launcher}: {len(handles)} job(s) for {sum(map(len, jobs))} unit(s) of {cfg.name}"
+         + (f" (ids {' '.join(h.job_id for h in handles)}, logs in {out / JOBS_DIR})" if handles else ""))
     if not wait:
         return summarize(cfg, out)
     failed = []
@@ -122,6 +120,11 @@ def launch(config: Config | str | Path, out: str | Path, launcher: str = "local"
             failed.append(f"job {h.job_id} ({len(keys)} units): {str(err).strip().splitlines()[-1]}")
     summary = summarize(cfg, out)
     if failed:
-        log.error("%d of %d job(s) failed (logs in %s); rerun the same command to retry their units:\n  %s",
-                  len(failed), len(handles), out / JOBS_DIR, "\n  ".join(failed))
+        _say(f"{len(failed)} of {len(handles)} job(s) failed (logs in {out / JOBS_DIR}); rerun the same command "
+             "to retry their units:\n  " + "\n  ".join(failed))
     return summary
+
+
+def _say(line: str) -> None:
+    """A launcher message on stderr (the package logger prints only inside a run)."""
+    print(f"revkl llm: {line}", file=sys.stderr, flush=True)

@@ -410,9 +410,11 @@ def run(config: Config | str | Path, out_dir: str | Path, only: Iterable[str] | 
 
 
 def prepare(cfg: Config, out_dir: str | Path) -> Path:
-    """Check ``--out`` for ``cfg``, create it and write ``config.toml`` (a launcher, before submitting)."""
+    """Every check of :func:`run` that needs no model (config, data, ``--out``), then create the folder
+    and write ``config.toml``: a launcher calls it before submitting, so a user error stops it there."""
     run_dir = Path(out_dir)
     _check_out(cfg, run_dir)
+    _preflight(cfg)
     _write_config(cfg, run_dir)
     return run_dir
 

@@ -1,5 +1,6 @@
 """Jobs that share one run folder: unit subsets, concurrent writers, and the submitit launcher."""
 
+import dataclasses
 import json
 import tomllib
 from pathlib import Path
@@ -86,3 +87,11 @@ def test_concurrent_jobs_then_launcher_complete_the_grid(tmp_path: Path) -> None
         assert r["acc_strong"] == ref[r["key"]]["acc_strong"]
         assert r["err_strong"] == pytest.approx(ref[r["key"]]["err_strong"], abs=1e-6)
     assert launch.plan(cfg, out) == []  # resubmitting finds nothing to do
+
+
+def test_launcher_refuses_user_errors_before_submitting(tmp_path: Path) -> None:
+    bad = dataclasses.replace(_cfg(), runtime=dataclasses.replace(_cfg().runtime, device="abacus"))
+    out = tmp_path / "run"
+    with pytest.raises(UserError, match=r"\[runtime\]: device"):
+        launch.launch(bad, out, "submitit-local")
+    assert not (out / launch.JOBS_DIR).exists()
