@@ -45,9 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="allow Hugging Face hub downloads (default: HF_HUB_OFFLINE=1 unless already set)")
     c = r.add_argument_group("launcher (docs/llm.md, Clusters)")
     c.add_argument("--launcher", default="local", choices=("local", "submitit-local", "slurm"),
-                   help="local: every unit in this process (default); submitit-local / slurm: one job per pair "
+                   help="local: every unit in this process (default); submitit-local / slurm: one job per pair and split "
                         "(or --units-per-job units), all writing --out")
-    c.add_argument("--units-per-job", type=int, default=0, help="split a pair's units into jobs of this many (0: one job per pair)")
+    c.add_argument("--units-per-job", type=int, default=0, help="split the units of a pair and split into jobs of this many (0: one job per pair and split)")
     c.add_argument("--cpus-per-job", type=int, default=1, help="CPUs of each job (default 1)")
     c.add_argument("--slurm-partition", help="Slurm partition")
     c.add_argument("--slurm-account", help="Slurm account")

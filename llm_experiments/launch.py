@@ -48,7 +48,7 @@ class JobOptions:
 def plan(cfg: Config, out: str | Path, units_per_job: int = 0) -> list[list[str]]:
     """The unit keys of each job: the units not yet in ``out``, grouped by pair and split, in chunks of ``units_per_job``."""
     if units_per_job < 0:
-        raise UserError(f"--units-per-job: must be >= 0 (0: one job per pair), got {units_per_job}")
+        raise UserError(f"--units-per-job: must be >= 0 (0: one job per pair and split), got {units_per_job}")
     done = {r["key"] for r in results.load_results(out)}
     groups: dict[tuple[str, str, int], list[str]] = {}
     for u in plan_units(cfg):
