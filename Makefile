@@ -31,7 +31,7 @@ test: $(STAMP)
 
 # Every property test with 10^5 examples (hours), plus the tests marked slow.
 test-slow: $(STAMP)
-	HYPOTHESIS_PROFILE=slow $(BIN)/python -m pytest -q -m "slow or not slow"
+	HYPOTHESIS_PROFILE=slow $(BIN)/python -m pytest -q -m "not slurm"
 
 # The smoke grid as jobs of a real one-node Slurm on localhost (as root; installs slurm-wlm and munge
 # with apt-get when they are missing). The daemons are stopped whatever the test's outcome.
