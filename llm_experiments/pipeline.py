@@ -61,7 +61,7 @@ from llm_experiments.losses import distribution, ground_truth
 from llm_experiments.models import load_scorer, load_tokenizer, resolve
 from llm_experiments.noise import corrupt
 from llm_experiments.train import agree, barrier, collate, combine, distributed, encode_texts, fit, tokenize
-from revkl.runfolder import (UserError, _locked, atomic_write_json, atomic_write_text,
+from revkl.runfolder import (UserError, locked, atomic_write_json, atomic_write_text,
                              canonical_json, content_digest, prepare_out_dir)
 
 log = logging.getLogger("llm_experiments")
@@ -593,7 +593,7 @@ class _Context:
         """
         if not _is_main():
             return self._summary({})
-        with _locked(self.run_dir / ".summary.lock"):
+        with locked(self.run_dir / ".summary.lock"):
             path = self.run_dir / results.SUMMARY_FILE
             summary = self._summary(results.load_summary(self.run_dir).get("stages", {}) if path.is_file() else {})
             atomic_write_json(path, _jsonable(summary))

@@ -107,7 +107,7 @@ def prepare_out_dir(path: str | Path, what: str = "--out") -> Path:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[int]:
+def locked(path: str | Path) -> Iterator[int]:
     """An exclusive advisory lock on ``path`` (created if absent) for the duration of the block."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -181,7 +181,7 @@ def append_batch(path: str | Path, batch: str, records: list[dict[str, Any]]) ->
     blob = b"".join(
         (json.dumps({**r, "batch": batch, "batch_size": len(records)}, sort_keys=True, separators=(",", ":"))
          + "\n").encode() for r in records)
-    with _locked(path) as fd:
+    with locked(path) as fd:
         st = os.fstat(fd)
         good = st.st_size if _ENDS_CLEAN.get(str(path.resolve())) == _stamp(st) else _scan(_read_lines(path))[1]
         os.ftruncate(fd, good)
