@@ -15,6 +15,7 @@ Fields: ``llm_experiments/feature_theory.py`` (``RECORD_FIELDS``); nothing is re
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -48,11 +49,15 @@ def build_figure(recs: list[dict[str, Any]]) -> Figure:
         raise ValueError("runs: no theory records")
     fig, axes = new_figure(ncols=2, height=3.2)
     for ax, (kind, title) in zip(axes, HEADS):
-        sel = [r for r in recs if r["model_kind"] == kind]
+        every = [r for r in recs if r["model_kind"] == kind]
+        sel = [r for r in every if _finite(r["misfit"]) and _finite(r["gain"])]
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("misfit in the loss's direction (nats)")
+        off = sorted({loss_label(r["loss"]) for r in every if r not in sel})
+        if off:  # e.g. reverse CE on softmax: the minimiser saturates and Err is infinite in float64
+            ax.text(0.02, 0.02, f"not drawn (gain not finite): {', '.join(off)}", transform=ax.transAxes, fontsize=6)
         if not sel:
-            ax.text(0.5, 0.5, "no fits of this class", ha="center", va="center", transform=ax.transAxes)
+            ax.text(0.5, 0.5, "no finite fits of this class", ha="center", va="center", transform=ax.transAxes)
             continue
         for loss in sorted({r["loss"] for r in sel}, key=loss_sort_key):
             pts = [r for r in sel if r["loss"] == loss]
@@ -61,14 +66,19 @@ def build_figure(recs: list[dict[str, Any]]) -> Figure:
         hi = max(r["misfit"] for r in sel) * 1.1
         ax.plot([0, hi], [0, hi], color=ROLE_COLORS["target"], linewidth=1.0, label="T4: gain = misfit")
         for r in sel:
-            if r["loss"] == "reverse_kl":
-                c = r["certificate"] + r["theorems"]["T6"]["realizability_term"]
+            t6 = r["theorems"]["T6"].get("realizability_term")
+            if r["loss"] == "reverse_kl" and _finite(t6):
+                c = r["certificate"] + t6
                 ax.plot([0, hi], [-c, hi - c], color=ROLE_COLORS["reference"], linestyle="--", linewidth=1.0,
                         label=f"T6: gain = misfit - {c:.3g}" + (f" ({r['label']})" if len({x['label'] for x in sel}) > 1 else ""))
         ax.axhline(0, color=ROLE_COLORS["reference"], linewidth=0.6)
         ax.legend(loc="best", fontsize=7)
     axes[0].set_ylabel("gain Err(F_w) - Err(F_sw) (nats)")
     return fig
+
+
+def _finite(x: Any) -> bool:
+    return x is not None and math.isfinite(x)
 
 
 def _f(x: Any, spec: str) -> str:

@@ -264,8 +264,10 @@ def _summary(fstar: np.ndarray, fw: np.ndarray, fsw: np.ndarray, loss: str) -> d
 
 def theorem_result(res: CheckResult, extras: tuple[str, ...] = ()) -> dict[str, Any]:
     """One check as plain numbers, with the hypotheses that failed named (non-finite sides -> None)."""
+    with np.errstate(invalid="ignore"):  # T5 without parameters has NaN sides: reported as None, unmet
+        violation, holds = _num(res.violation), bool(res.holds[0])
     out = {"lhs": _num(res.lhs), "rhs": _num(res.rhs), "slack": _num(res.slack), "allowance": _num(res.allowance),
-           "violation": _num(res.violation), "hypotheses_met": bool(res.hypotheses_met[0]), "holds": bool(res.holds[0]),
+           "violation": violation, "hypotheses_met": bool(res.hypotheses_met[0]), "holds": holds,
            "failed": [h for h, ok in res.hypotheses.items() if not ok[0]]}
     out.update({e: _num(res.extras[e]) for e in extras if e in res.extras})
     return out
@@ -280,12 +282,15 @@ def universal(fstar: np.ndarray, fw: np.ndarray, fsw: np.ndarray) -> dict[str, A
     inst = Instances(fstar=fstar, fw=fw, fsw=fsw)
     out: dict[str, Any] = {}
     for name in ("T1", "T2", "T3"):
-        res = THEOREMS[name].check(inst)
+        with np.errstate(invalid="ignore", divide="ignore"):  # saturated predictions: gamma = 0, infinite sides
+            res = THEOREMS[name].check(inst)
+            holds = bool(res.holds[0])
         gamma = float(res.extras["gamma_w" if name == "T3" else "gamma"][0])
         bound, gap = float(res.rhs[0]), float(res.extras["gap"][0])
         trivial = -math.log(gamma) if gamma > 0 else math.inf
-        out[name] = {"gap": gap, "bound": _num(bound), "ratio": _num(bound / abs(gap)) if gap else None, "gamma": gamma,
-                     "trivial": _num(trivial), "beats_trivial": bool(bound < trivial), "holds": bool(res.holds[0]),
+        ratio = bound / abs(gap) if gap and math.isfinite(gap) else math.nan
+        out[name] = {"gap": _num(gap), "bound": _num(bound), "ratio": _num(ratio), "gamma": gamma,
+                     "trivial": _num(trivial), "beats_trivial": bool(bound < trivial), "holds": holds,
                      "hypotheses_met": bool(res.hypotheses_met[0])}
     return out
 
