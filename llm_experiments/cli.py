@@ -32,7 +32,7 @@ def _theory(args: argparse.Namespace) -> int:
     from llm_experiments.results import load_results
 
     classes = tuple(c.strip() for c in args.classes.split(",") if c.strip())
-    recs = run_theory(args.dir, classes, args.out, dim=args.dim, clusters=args.clusters,
+    recs = run_theory(args.dir, classes, args.out, dim=args.dim, convex_dim=args.convex_dim, clusters=args.clusters,
                       say=lambda m: print(m, file=sys.stderr))
     print(format_theory(recs, [u for u in load_results(Path(args.dir)) if u.get("checks")]))
     return 0
@@ -54,6 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     th.add_argument("dir", help="finished last_layer run folder")
     th.add_argument("--classes", default="softmax,convex", help="head classes, comma-separated (softmax, convex)")
     th.add_argument("--out", default=None, help="records file (default DIR/theory.jsonl; reruns skip done work)")
-    th.add_argument("--dim", type=int, default=32, help="principal directions of the features kept (default 32)")
+    th.add_argument("--dim", type=int, default=32, help="principal directions the softmax head uses (default 32)")
+    th.add_argument("--convex-dim", type=int, default=4, help="principal directions the convex head clusters (default 4)")
     th.add_argument("--clusters", type=int, default=32, help="k-means centres of the convex class (default 32)")
     th.set_defaults(handler=_theory)

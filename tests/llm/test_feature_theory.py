@@ -64,7 +64,7 @@ def make_run(root: Path, mode: str = "last_layer", n: int = 40, d: int = 12) -> 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = make_run(tmp_path_factory.mktemp("theory"))
-    ft.run_theory(run, dim=6, clusters=6)
+    ft.run_theory(run, dim=6, convex_dim=3, clusters=6)
     return run
 
 
@@ -132,7 +132,7 @@ def test_eps_and_certificate_match_a_direct_fit(run_dir: Path) -> None:
 def test_rerun_skips_done_work(run_dir: Path) -> None:
     path = run_dir / ft.THEORY_FILE
     before = path.read_bytes()
-    recs = ft.run_theory(run_dir, dim=6, clusters=6)
+    recs = ft.run_theory(run_dir, dim=6, convex_dim=3, clusters=6)
     assert path.read_bytes() == before and len(recs) == 8
     ft.run_theory(run_dir, ("softmax",), dim=5, clusters=6)  # other inputs: a new batch
     assert len(ft.load_theory(run_dir)) == 12
@@ -140,7 +140,7 @@ def test_rerun_skips_done_work(run_dir: Path) -> None:
 
 def test_command_prints_the_table_and_user_errors(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "t.jsonl"
-    assert main(["llm", "theory", str(run_dir), "--classes", "convex", "--out", str(out), "--dim", "6", "--clusters", "6"]) == 0
+    assert main(["llm", "theory", str(run_dir), "--classes", "convex", "--out", str(out), "--dim", "6", "--convex-dim", "3", "--clusters", "6"]) == 0
     text = capsys.readouterr().out
     assert re.search(r"\| run \S* \| convex \| reverse_kl \|", text) is None  # pair label, not the folder
     assert "| tiny-gpt2->tiny-gpt2-wide | convex | reverse_kl |" in text and "T1-T3 informativeness" in text
