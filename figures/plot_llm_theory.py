@@ -86,8 +86,10 @@ def _f(x: Any, spec: str) -> str:
 
 
 def _slack(t: dict[str, Any]) -> str:
-    s = f"{_f(t['slack'], '+.3g')} {'✓' if t['holds'] else '✗'}"
-    return s if t["hypotheses_met"] else f"{s} (unmet: {', '.join(t['failed'])})"
+    """Slack with ✓/✗ where every hypothesis is met; otherwise the slack and the unmet hypotheses (no verdict)."""
+    if t["hypotheses_met"]:
+        return f"{_f(t['slack'], '+.3g')} {'✓' if t['holds'] else '✗'}"
+    return f"{_f(t['slack'], '+.3g')} (unmet: {', '.join(t['failed'])})"
 
 
 def table_markdown(recs: list[dict[str, Any]]) -> str:
@@ -95,7 +97,8 @@ def table_markdown(recs: list[dict[str, Any]]) -> str:
     head = ("| pair | head | loss | ε train | ε test | certificate | gain | misfit | T4 slack | T5 slack | T6 slack "
             "| T4 at F° | T5 at F° | T1/T2/T3 bound ÷ \\|gap\\| (test) |")
     lines = ["# Theory on real models: measured hypotheses and slacks (weak-labelled part; nats)", "",
-             "Slack = rhs - lhs (✓ holds within the certificate, ✗ fails); unmet hypotheses are named. "
+             "Slack = rhs - lhs (✓ holds within the certificate, ✗ fails, given only where every hypothesis is met); "
+             "otherwise the unmet hypotheses are named and the slack is information. "
              "F° = the class's best fit to the truth (its error is ε).", "", head, "|" + "---|" * 14]
     for r in sorted(recs, key=lambda r: (r["label"], r["model_kind"], loss_sort_key(r["loss"]))):
         t, u = r["theorems"], r["universal"]["test"]

@@ -411,8 +411,9 @@ def _f(x: Any, spec: str = ".3g") -> str:
 
 
 def _slack(t: dict[str, Any]) -> str:
-    s = f"{_f(t['slack'], '+.3g')} {'holds' if t['holds'] else 'fails'}"
-    return s if t["hypotheses_met"] else f"{s} (unmet: {', '.join(t['failed'])})"
+    if t["hypotheses_met"]:
+        return f"{_f(t['slack'], '+.3g')} {'holds' if t['holds'] else 'fails'}"
+    return f"{_f(t['slack'], '+.3g')} (unmet: {', '.join(t['failed'])})"
 
 
 def format_theory(records: list[dict[str, Any]], units: list[dict[str, Any]] = ()) -> str:
