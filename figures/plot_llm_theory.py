@@ -23,7 +23,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from figures.results_io import RunData
-from figures.style import ROLE_COLORS, atomic_write_text, figure_style, loss_color, loss_label, loss_marker, loss_sort_key, new_figure, save_figure
+from figures.style import ROLE_COLORS, figure_style, loss_color, loss_label, loss_marker, loss_sort_key, new_figure, save_figure, write_text
 
 HEADS = (("softmax-linear", "softmax head softmax(W h)"), ("probability-convex", "convex head A h(x), A column-stochastic"))
 
@@ -115,4 +115,4 @@ def draw(runs: list[RunData], out_dir: str | os.PathLike[str]) -> list[Path]:
     recs = theory_records(runs)
     with figure_style():
         paths = save_figure(build_figure(recs), out_dir, "llm_theory")
-    return [*paths, atomic_write_text(Path(out_dir) / "llm_theory_table.md", table_markdown(recs))]
+    return [*paths, write_text(Path(out_dir) / "llm_theory_table.md", table_markdown(recs))]

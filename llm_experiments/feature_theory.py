@@ -62,7 +62,7 @@ FLOORS = (1e-3, 1e-2, 5e-2, 0.1, 0.2)
 SCHEMA = 1
 
 RECORD_FIELDS = (
-    "kind", "name", "dataset", "task", "num_classes", "pair", "weak_model", "strong_model", "head", "model_kind",
+    "kind", "name", "dataset", "task", "num_classes", "pair", "weak_model", "strong_model", "split_seed", "head", "model_kind",
     "head_params", "loss", "trained_as", "direction", "n_train", "n_test", "certificate", "certificate_kind",
     "converged", "min_hessian_eig", "eps", "eps_certificate", "eps_test", "err_weak", "err_strong", "gain",
     "misfit", "misfit_forward", "misfit_reverse", "acc_weak", "acc_strong", "test", "theorems", "universal",
@@ -75,10 +75,12 @@ RECORD_FIELDS = (
 
 @dataclass
 class PairInputs:
-    """What one weak -> strong pair needs, read from the run folder's caches."""
+    """What one weak -> strong pair on one data split needs, read from the run folder's caches."""
 
     weak: str
     strong: str
+    split_seed: int
+    parts: dict[str, Any]  # the split's Parts ("weak", "test"), items indexing the run's text table
     features: np.ndarray  # (n_texts, d) the strong backbone's standardised features
     weak_logits: np.ndarray  # weak model on the weak-labelled part
     weak_test_logits: np.ndarray  # weak model on the test part
@@ -91,21 +93,20 @@ def _load_pt(path: Path) -> dict[str, Any]:
     return torch.load(path, weights_only=False)
 
 
-def _stage_file(run_dir: Path, stages: dict[str, Any], stage: str, model: str) -> Path:
-    """The cache file of ``stage`` for ``model`` named in summary.json's ``stages``."""
-    keys = [k for k, s in stages.items() if s.get("stage") == stage and s.get("model") == model]
-    found = [run_dir / "cache" / f"{stage}-{k}.pt" for k in keys if (run_dir / "cache" / f"{stage}-{k}.pt").exists()]
-    if len(found) != 1:
-        what = "no" if not found else f"{len(found)}"
-        raise UserError(f"{run_dir}/summary.json: {what} cached {stage!r} stage for model {model!r} under cache/ "
-                        "(theory needs a finished last_layer run folder)")
-    return found[0]
+def _stage_files(run_dir: Path, stages: dict[str, Any], stage: str, model: str, **match: Any) -> list[Path]:
+    """Existing cache files of ``stage`` for ``model`` named in summary.json's ``stages`` (and matching ``match``)."""
+    keys = [k for k, s in stages.items() if s.get("stage") == stage and s.get("model") == model
+            and all(s.get(f, v) == v for f, v in match.items())]
+    return [run_dir / "cache" / f"{stage}-{k}.pt" for k in keys if (run_dir / "cache" / f"{stage}-{k}.pt").exists()]
 
 
 def load_run(run_dir: str | Path) -> tuple[Any, Any, list[PairInputs]]:
-    """(config, TaskData, one PairInputs per pair) of a finished last-layer run folder."""
+    """(config, Study, one PairInputs per pair and data split with cached weak labels) of a last-layer run folder.
+
+    The splits and the shared text table are rebuilt as the run built them (``pipeline.load_study``).
+    """
     from llm_experiments.config import load_config, to_dict
-    from llm_experiments.data import load_dataset
+    from llm_experiments.pipeline import load_study, split_seed
 
     run_dir = Path(run_dir)
     cfg_path, summary_path = run_dir / "config.toml", run_dir / "summary.json"
@@ -120,24 +121,36 @@ def load_run(run_dir: str | Path) -> tuple[Any, Any, list[PairInputs]]:
         raise UserError(f"{cfg_path}: [models].mode is {cfg.models.mode!r}; the theory needs mode = \"last_layer\" "
                         "(a known head class over frozen features)")
     stages = json.loads(summary_path.read_text(encoding="utf-8")).get("stages", {})
-    data = load_dataset(cfg.data)
-    raw = to_dict(cfg)
-    cfg_hash = runfolder.config_hash(raw)
+    seeds = sorted({split_seed(cfg, s) for s in cfg.w2s.seeds})
+    study = load_study(cfg, seeds)
+    cfg_hash = runfolder.config_hash(to_dict(cfg))
     pairs = []
     for weak, strong in cfg.models.pairs:
-        f_path, w_path = _stage_file(run_dir, stages, "features", strong), _stage_file(run_dir, stages, "weak", weak)
+        found = _stage_files(run_dir, stages, "features", strong, texts=len(study.texts))
+        if len(found) != 1:
+            raise UserError(f"{summary_path}: {len(found) or 'no'} cached 'features' stage(s) of model {strong!r} over "
+                            f"the run's {len(study.texts)} texts under cache/ (the theory needs a last_layer run folder)")
+        f_path = found[0]
         feats = _load_pt(f_path)["features"].double().numpy()
-        W = _load_pt(w_path)
-        wl, wt = W["weak_logits"].double().numpy(), W["test_logits"].double().numpy()
-        if feats.shape[0] != len(data.texts):
-            raise UserError(f"{f_path}: {feats.shape[0]} feature rows but the config's data set has {len(data.texts)} texts")
-        if len(wl) != len(data.parts["weak"]) or len(wt) != len(data.parts["test"]):
-            raise UserError(f"{w_path}: weak logits for {len(wl)}/{len(wt)} items, but the weak/test parts have "
-                            f"{len(data.parts['weak'])}/{len(data.parts['test'])}")
-        digest = runfolder.config_hash({"config": cfg_hash, "features": runfolder.content_digest(f_path),
-                                        "weak": runfolder.content_digest(w_path)})
-        pairs.append(PairInputs(weak, strong, feats, wl, wt, digest))
-    return cfg, data, pairs
+        if feats.shape[0] != len(study.texts):
+            raise UserError(f"{f_path}: {feats.shape[0]} feature rows but the config's data has {len(study.texts)} texts")
+        for sp in seeds:
+            w_found = _stage_files(run_dir, stages, "weak", weak, split_seed=sp)
+            if len(w_found) != 1:
+                continue  # this split's weak labels are not cached (yet)
+            w_path = w_found[0]
+            W = _load_pt(w_path)
+            wl, wt = W["weak_logits"].double().numpy(), W["test_logits"].double().numpy()
+            parts = study.splits[sp]
+            if len(wl) != len(parts["weak"]) or len(wt) != len(parts["test"]):
+                raise UserError(f"{w_path}: weak logits for {len(wl)}/{len(wt)} items, but split {sp}'s weak/test parts "
+                                f"have {len(parts['weak'])}/{len(parts['test'])}")
+            digest = runfolder.config_hash({"config": cfg_hash, "features": runfolder.content_digest(f_path),
+                                            "weak": runfolder.content_digest(w_path), "split_seed": sp})
+            pairs.append(PairInputs(weak, strong, sp, parts, feats, wl, wt, digest))
+    if not pairs:
+        raise UserError(f"{summary_path}: no cached 'weak' stage for any pair and split; is the run finished?")
+    return cfg, study, pairs
 
 
 # -- samples and head classes -----------------------------------------------------------------------------
@@ -373,17 +386,17 @@ def run_theory(run_dir: str | Path, classes: tuple[str, ...] = CLASSES, out: str
         raise UserError(f"--dim and --convex-dim must be >= 1 and --clusters >= 2 (got {dim}, {convex_dim}, {clusters})")
     run_dir = Path(run_dir)
     out_path = runfolder.check_writable_file(run_dir / THEORY_FILE if out is None else out)
-    cfg, data, pairs = load_run(run_dir)
+    cfg, study, pairs = load_run(run_dir)
     done = {r["batch"] for r in runfolder.read_records(out_path)}
-    k, task = data.num_classes, data.task
-    wp, tp = data.parts["weak"], data.parts["test"]
+    k, task = study.num_classes, study.task
     for p in pairs:
+        wp, tp = p.parts["weak"], p.parts["test"]
         for c in classes:
             params = {"dim": dim} if c == "softmax" else {"dim": convex_dim, "clusters": clusters}
             batch = runfolder.config_hash({"schema": SCHEMA, "inputs": p.digest, "pair": [p.weak, p.strong],
-                                           "head": c, **params})
+                                           "split_seed": p.split_seed, "head": c, **params})
             if batch in done:
-                say(f"{p.weak}->{p.strong} {c}: done (batch {batch})")
+                say(f"{p.weak}->{p.strong} split {p.split_seed} {c}: done (batch {batch})")
                 continue
             t0 = time.time()
             Z = principal_features(p.features, params["dim"])
@@ -391,10 +404,11 @@ def run_theory(run_dir: str | Path, classes: tuple[str, ...] = CLASSES, out: str
             test = make_sample(task, k, Z, tp.items, tp.labels, p.weak_test_logits)
             head = build_head(c, train, test, k, task, clusters)
             base = {"kind": "theory", "name": cfg.name, "dataset": cfg.data.dataset, "task": task, "num_classes": k,
-                    "pair": f"{p.weak}->{p.strong}", "weak_model": p.weak, "strong_model": p.strong}
+                    "pair": f"{p.weak}->{p.strong}", "weak_model": p.weak, "strong_model": p.strong,
+                    "split_seed": p.split_seed}
             recs = [{**base, **r} for r in head_records(head, train, test)]
             runfolder.append_batch(out_path, batch, recs)
-            say(f"{p.weak}->{p.strong} {c}: {len(recs)} records in {time.time() - t0:.1f}s")
+            say(f"{p.weak}->{p.strong} split {p.split_seed} {c}: {len(recs)} records in {time.time() - t0:.1f}s")
     return runfolder.read_records(out_path)
 
 

@@ -17,13 +17,14 @@ code is 1 if any stage failed. The status of every stage is written to ``DIR/rep
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+from revkl.runfolder import atomic_write_json
 
 REPO = Path(__file__).resolve().parent.parent
 VERIFY_INSTANCES = 2000
@@ -120,12 +121,7 @@ STAGES: tuple[Stage, ...] = (
 
 def _write_status(out: Path, status: dict[str, dict[str, object]]) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / ".reproduce.json.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(status, fh, indent=2)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, out / "reproduce.json")
+    atomic_write_json(out / "reproduce.json", status, indent=2)
 
 
 def reproduce(args: argparse.Namespace, stages: tuple[Stage, ...] = STAGES) -> int:

@@ -14,8 +14,8 @@ import torch
 from bounds.classes import SoftmaxLinearClass
 from bounds.solvers import fit
 from llm_experiments import feature_theory as ft
-from llm_experiments.config import config_from_dict, dumps_toml
-from llm_experiments.data import load_dataset
+from llm_experiments.config import config_from_dict, to_toml
+from llm_experiments.pipeline import load_study
 from revkl.cli import main
 from revkl.runfolder import UserError
 
@@ -37,26 +37,27 @@ def make_run(root: Path, mode: str = "last_layer", n: int = 40, d: int = 12) -> 
     raw = tomllib.loads(SMOKE.read_text())
     raw["data"].update(gt=n, weak=n, test=n)
     raw["models"]["mode"] = mode
+    raw["w2s"].update(seeds=[0, 1], seed_scope="head")  # one data split (seed 0) shared by both seeds
     cfg = config_from_dict(raw)
     run = root / "run"
     (run / "cache").mkdir(parents=True)
-    (run / "config.toml").write_text(dumps_toml(cfg))
-    data = load_dataset(cfg.data)
+    (run / "config.toml").write_text(to_toml(cfg))
+    study = load_study(cfg, [0])
     rng = np.random.default_rng(0)
-    s = np.array([_score(t) for t in data.texts], dtype=float)
-    f = rng.normal(size=(len(data.texts), d))
+    s = np.array([_score(t) for t in study.texts], dtype=float)
+    f = rng.normal(size=(len(study.texts), d))
     f[:, 0] += 1.5 * s
     f = (f - f.mean(0)) / f.std(0)
     weak, strong = cfg.models.pairs[0]
 
     def logits(part: str) -> torch.Tensor:
-        it = data.parts[part].items
+        it = study.splits[0][part].items
         return torch.as_tensor(0.6 * (s[it[:, 0]] - s[it[:, 1]]) + rng.normal(scale=1.0, size=len(it)))
 
     torch.save({"features": torch.as_tensor(f, dtype=torch.float32), "wall_s": 0.0}, run / "cache" / "features-aaaa.pt")
     torch.save({"weak_logits": logits("weak"), "test_logits": logits("test"), "wall_s": 0.0}, run / "cache" / "weak-bbbb.pt")
-    stages = {"aaaa": {"stage": "features", "model": strong, "key": "aaaa", "wall_s": 0.0},
-              "bbbb": {"stage": "weak", "model": weak, "wall_s": 0.0}}
+    stages = {"aaaa": {"stage": "features", "model": strong, "key": "aaaa", "wall_s": 0.0, "texts": len(study.texts)},
+              "bbbb": {"stage": "weak", "model": weak, "split_seed": 0, "wall_s": 0.0}}
     (run / "summary.json").write_text(json.dumps({"name": cfg.name, "stages": stages}))
     return run
 
@@ -107,12 +108,12 @@ def test_eps_and_certificate_match_a_direct_fit(run_dir: Path) -> None:
     recs = {(r["head"], r["loss"]): r for r in ft.load_theory(run_dir)}
     f = torch.load(run_dir / "cache" / "features-aaaa.pt")["features"].double().numpy()
     wl = torch.load(run_dir / "cache" / "weak-bbbb.pt")["weak_logits"].double().numpy()
-    data = load_dataset(config_from_dict(tomllib.loads((run_dir / "config.toml").read_text())).data)
+    study = load_study(config_from_dict(tomllib.loads((run_dir / "config.toml").read_text())), [0])
     X = f - f.mean(0)
     vals, vecs = np.linalg.eigh(X.T @ X)
     Z = X @ vecs[:, ::-1][:, :6]
     Z /= Z.std(0)
-    it = data.parts["weak"].items
+    it = study.splits[0]["weak"].items
     phi = Z[it[:, 0]] - Z[it[:, 1]]
     q = 1 / (1 + np.exp(-wl))
     X2 = np.concatenate([phi, -phi])
