@@ -300,7 +300,8 @@ def universal(fstar: np.ndarray, fw: np.ndarray, fsw: np.ndarray) -> dict[str, A
             res = THEOREMS[name].check(inst)
             holds = bool(res.holds[0])
         gamma = float(res.extras["gamma_w" if name == "T3" else "gamma"][0])
-        bound, gap = float(res.rhs[0]), float(res.extras["gap"][0])
+        # T3 bounds the gap from below (gap >= -b); its size b is what is compared with |gap|.
+        bound, gap = abs(float(res.rhs[0])), float(res.extras["gap"][0])
         trivial = -math.log(gamma) if gamma > 0 else math.inf
         ratio = bound / abs(gap) if gap and math.isfinite(gap) else math.nan
         out[name] = {"gap": _num(gap), "bound": _num(bound), "ratio": _num(ratio), "gamma": gamma,
@@ -468,6 +469,7 @@ def unit_informativeness(rec: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for n, m in (("T1", "misfit_forward"), ("T2", "misfit_reverse"), ("T3", None)):
         rhs = rec["checks"][n]["rhs"]
+        rhs = None if rhs is None else abs(rhs)  # T3's rhs is the (negative) lower bound on the gap
         beats = None
         if m is not None and rhs and rec[m] > 0:
             beats = bool(rhs < -math.log(math.sqrt(rec[m] / 2) / rhs))
