@@ -80,6 +80,7 @@ def test_records_fields_and_theorems(run_dir: Path) -> None:
             u = r["universal"][split]
             assert all(u[t]["holds"] for t in ("T1", "T2", "T3"))
             assert u["T1"]["ratio"] == pytest.approx(u["T1"]["bound"] / abs(u["T1"]["gap"]))
+            assert u["T3"]["bound"] > 0 and u["T3"]["ratio"] > 0  # the size of T3's lower bound on the gap
             assert set(r["floored"][split]) == {f"{g:g}" for g in ft.FLOORS}
     by = {(r["head"], r["loss"]): r for r in recs}
     rev = by[("convex", "reverse_kl")]
