@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from figures import plot_bounds, plot_llm, plot_synthetic, tables
+from figures import plot_bounds, plot_llm, plot_llm_theory, plot_synthetic, tables
 from figures.plot_toy import render_figure1
 from figures.results_io import BOUNDS_FILE, LLM_DIR, SYNTHETIC_DIR, ResultSet, load_result_set
 from figures.scorecard import build_scorecard, render_json, render_markdown
@@ -49,6 +49,7 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("llm_pgr", f"{LLM_DIR}/<run>/summary.json", lambda rs: rs.llm or None, plot_llm.draw_pgr_bars),
     FigureSpec("llm_accuracy_vs_noise", f"{LLM_DIR}/<run>/summary.json", lambda rs: rs.llm or None, plot_llm.draw_accuracy_vs_noise),
     FigureSpec("llm_gain_vs_misfit", f"{LLM_DIR}/<run>/results.jsonl", lambda rs: rs.llm or None, plot_llm.draw_gain_vs_misfit),
+    FigureSpec("llm_theory", f"{LLM_DIR}/<run>/theory.jsonl", lambda rs: plot_llm_theory.theory_runs(rs.llm), plot_llm_theory.draw),
     FigureSpec("llm_tables", f"{LLM_DIR}/<run>/summary.json", lambda rs: rs.llm or None, tables.write_tables),
 )
 

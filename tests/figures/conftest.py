@@ -5,7 +5,8 @@
 * ``synthetic_run``: a synthetic run folder written with ``synthetic.results.append_chunk``.
 * ``write_llm_run(...)`` / ``llm_run``: an LLM run folder written with ``llm_experiments.results.append_record``
   (effect size, seed spread and weak-ceiling gap chosen by the caller) and a summary built by that module's
-  own ``accuracy_table`` / ``noise_table`` / ``reverse_wins``.
+  own ``accuracy_table`` / ``noise_table`` / ``reverse_wins``, plus a ``theory.jsonl`` (``write_theory``)
+  appended with ``revkl.runfolder.append_batch``.
 """
 
 from __future__ import annotations
@@ -97,6 +98,38 @@ def synthetic_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run
 
 
+def _check(slack: float | None, failed: list[str], **extra: float) -> dict[str, Any]:
+    """A theorem result as feature_theory.theorem_result writes it (None for a side it could not compute)."""
+    if slack is None:
+        return {"lhs": None, "rhs": None, "slack": None, "allowance": None, "violation": None,
+                "hypotheses_met": False, "holds": False, "failed": failed, **extra}
+    return {"lhs": 0.5, "rhs": 0.5 + slack, "slack": slack, "allowance": 0.0, "violation": max(-slack, 0.0),
+            "hypotheses_met": not failed, "holds": slack >= 0, "failed": failed, **extra}
+
+
+def write_theory(run: Path, rng: np.random.Generator) -> list[dict[str, Any]]:
+    """theory.jsonl records (the fields figures/plot_llm_theory.py reads) for both head classes and every loss."""
+    from revkl.runfolder import append_batch
+
+    out = []
+    for kind in ("softmax-linear", "probability-convex"):
+        recs = []
+        for loss in ("forward_kl", "reverse_kl", "ce", "rce"):
+            misfit, gain = 0.02 + 0.1 * rng.random(), 0.2 * rng.random() - 0.05
+            u = {n: {"ratio": 10 + 100 * rng.random(), "gap": 0.1, "bound": 1.0, "beats_trivial": False, "holds": True}
+                 for n in ("T1", "T2", "T3")}
+            recs.append({"kind": "theory", "pair": "minilm->mpnet", "model_kind": kind, "loss": loss, "misfit": misfit,
+                         "gain": gain, "eps": 0.3, "eps_test": 0.35, "certificate": 1e-11,
+                         "certificate_kind": "gradient-norm" if kind == "softmax-linear" else "frank-wolfe-gap",
+                         "universal": {"test": u},
+                         "theorems": {"T4": _check(-0.1, ["realizable"]), "T5": _check(None, ["realizable", "parameters"]),
+                                      "T6": _check(0.05, [], realizability_term=0.2 + 0.01 * len(recs)),
+                                      "T4_ref": _check(0.001, []), "T5_ref": _check(0.0, [])}})
+        append_batch(run / "theory.jsonl", kind, recs)
+        out += recs
+    return out
+
+
 def write_llm_run(run: Path, *, dataset: str = "movie-pairs", pairs: tuple[str, ...] = ("minilm->mpnet", "tiny->minilm"),
                   seeds: int = 6, levels: tuple[float, ...] = (0.0, 0.2, 0.4), effect: float = 0.02, slope: tuple[float, float] = (0.1, 0.4),
                   spread: float = 0.005, gap: float = 0.2, gap_spread: float = 0.0, rng_seed: int = 1) -> Path:
@@ -134,6 +167,7 @@ def write_llm_run(run: Path, *, dataset: str = "movie-pairs", pairs: tuple[str, 
                                 "finished_at": "2025-01-01T00:00:00Z", "config": {}})
                     rec["gain"] = rec["err_weak"] - rec["err_strong"]
                     R.append_record(run, rec)
+    write_theory(run, rng)
     recs = R.load_results(run)
     atomic_write_json(run / "summary.json", {"name": run.name, "n_results": len(recs), "complete": True, "stages": {},
                                                "table": R.accuracy_table(recs), "noise_table": R.noise_table(recs),
