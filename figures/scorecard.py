@@ -229,6 +229,65 @@ def synthetic_guarantee_rows(run: RunData | None) -> list[ClaimRow]:
     return rows
 
 
+# -- theory on real models (revkl llm theory: certified head fits on a language model's features) -----
+
+REAL_FEATURES = "language-model features"
+#: A forward fit's T4 failure counts as a counterexample only beyond this (nats) with a certificate below CERTIFIED.
+COUNTEREXAMPLE_MARGIN, CERTIFIED = 1e-6, 1e-9
+
+
+def real_feature_rows(runs: list[RunData]) -> list[ClaimRow]:
+    """C1, C3 and C4 from every LLM run's ``theory.jsonl``: T4 at the head class's best member F°
+    (``T4_ref``, realizable by construction) for certified fits, and T1-T3's informativeness."""
+    from llm_experiments.feature_theory import THEORY_FILE, load_theory
+
+    found = [(run, load_theory(run.path)) for run in runs]
+    found = [(run, recs) for run, recs in found if recs]
+    if not found:
+        return []
+    src = [f"{run.rel}/{THEORY_FILE}" for run, _ in found]
+    recs = [r for _, rs in found for r in rs]
+    t4 = [(r, r["theorems"]["T4_ref"]) for r in recs  # a saturated fit (reverse CE on softmax: Err = inf) has no slack
+          if r.get("theorems", {}).get("T4_ref", {}).get("slack") is not None]
+    met = [(r, t) for r, t in t4 if t["hypotheses_met"]]
+    bad = [(r, t) for r, t in met if not t["holds"]]
+    softmax_rev = [(r, t) for r, t in t4 if r["head"] == "softmax" and r["direction"] == "reverse"
+                   and r["certificate"] is not None and r["certificate"] <= CERTIFIED]
+    softmax_bad = [(r, t) for r, t in softmax_rev if t["slack"] < -(t["allowance"] + COUNTEREXAMPLE_MARGIN)]
+    if not met:
+        verdict, hyp = Verdict.NOT_MEASURED, None
+    elif bad:
+        verdict, hyp = Verdict.NOT_REPRODUCED, None
+    elif softmax_bad:
+        verdict, hyp = Verdict.HOLDS_UNDER, CONVEX_HYPOTHESIS
+    else:
+        verdict, hyp = Verdict.HOLDS, None
+    worst = min((t["slack"] for _, t in met), default=None)
+    cert = max((r["certificate"] for r, _ in met), default=None)
+    rows = [ClaimRow("C3", CLAIMS["C3"], REAL_FEATURES, verdict,
+                     f"T4 at the class's best member F° on {len(found)} run(s): {len(met) - len(bad)}/{len(met)} certified "
+                     f"reverse-KL fits on probability-convex heads hold (min slack {_g(worst)} nats, certificates ≤ "
+                     f"{_g(cert)}); reverse losses on softmax heads: {len(softmax_bad)}/{len(softmax_rev)} fail it",
+                     src, hyp)]
+    fwd = [(r, t) for r, t in t4 if r["head"] == "convex" and r["direction"] == "forward"
+           and r["certificate"] is not None and r["certificate"] <= CERTIFIED]
+    fwd_bad = [(r, t) for r, t in fwd if t["slack"] < -(t["allowance"] + COUNTEREXAMPLE_MARGIN)]
+    fverdict = Verdict.NOT_MEASURED if not fwd else Verdict.HOLDS if fwd_bad else Verdict.NOT_REPRODUCED
+    rows.append(ClaimRow("C4", CLAIMS["C4"], REAL_FEATURES, fverdict,
+                         f"certified forward fits on probability-convex heads: {len(fwd_bad)}/{len(fwd)} fail T4 at F° "
+                         f"(min slack {_g(min((t['slack'] for _, t in fwd), default=None))} nats)", src))
+    uni = [(name, u) for r in recs for name, u in r.get("universal", {}).get("test", {}).items() if u.get("hypotheses_met")]
+    if uni:
+        held = sum(1 for _, u in uni if u["holds"])
+        ratios = {name: [u["ratio"] for n, u in uni if n == name and u.get("ratio") is not None] for name in ("T1", "T2", "T3")}
+        told = sum(1 for _, u in uni if u.get("beats_trivial"))
+        spans = "; ".join(f"{n} bound/|gap| {_g(min(v))}–{_g(max(v))}" for n, v in ratios.items() if v)
+        rows.append(ClaimRow("C1", CLAIMS["C1"], REAL_FEATURES, Verdict.HOLDS if held == len(uni) else Verdict.NOT_REPRODUCED,
+                             f"T1–T3 on real test predictions: {held}/{len(uni)} hold, {told}/{len(uni)} say more than the "
+                             f"trivial bound log(1/γ) ({spans})", src))
+    return rows
+
+
 # -- empirical rows (C5, C6): three-outcome verdicts from matched units --------------------------
 
 #: The effect each empirical claim measures, per (reverse, forward) pair; positive = the claimed direction.
@@ -356,9 +415,11 @@ def empirical_rows(results: ResultSet) -> list[ClaimRow]:
 
 def build_scorecard(results: ResultSet) -> list[ClaimRow]:
     """All rows, ordered by claim id then evidence (theory, synthetic, language models, pooled)."""
-    rows = bounds_rows(results.verify) + synthetic_guarantee_rows(results.synthetic) + empirical_rows(results)
+    rows = (bounds_rows(results.verify) + synthetic_guarantee_rows(results.synthetic) + real_feature_rows(results.llm)
+            + empirical_rows(results))
     order = {cid: i for i, cid in enumerate(CLAIMS)}
-    evidence = {"certified theory check": 0, "other verified result": 0, SYNTHETIC: 1, LLM: 2, POOLED_LLM: 3, POOLED_ALL: 4}
+    evidence = {"certified theory check": 0, "other verified result": 0, SYNTHETIC: 1, REAL_FEATURES: 2, LLM: 2,
+                POOLED_LLM: 3, POOLED_ALL: 4}
     return sorted(rows, key=lambda r: (order.get(r.claim_id, len(order)), r.claim_id, evidence.get(r.evidence, 5)))
 
 

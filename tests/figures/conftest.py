@@ -116,15 +116,21 @@ def write_theory(run: Path, rng: np.random.Generator) -> list[dict[str, Any]]:
         recs = []
         for loss in ("forward_kl", "reverse_kl", "ce", "rce"):
             misfit, gain = 0.02 + 0.1 * rng.random(), 0.2 * rng.random() - 0.05
-            u = {n: {"ratio": 10 + 100 * rng.random(), "gap": 0.1, "bound": 1.0, "beats_trivial": False, "holds": True}
+            u = {n: {"ratio": 10 + 100 * rng.random(), "gap": 0.1, "bound": 1.0, "beats_trivial": False, "holds": True,
+                     "hypotheses_met": True}
                  for n in ("T1", "T2", "T3")}
+            convex, direction = kind == "probability-convex", DIRECTION[loss]
+            t4_ref = (_check(0.001, []) if convex and loss == "reverse_kl"  # T4 at F°: met only by a reverse-KL convex fit
+                      else _check(-0.05 if convex and direction == "forward" else 0.001,
+                                  (["reverse_fit"] if loss != "reverse_kl" else []) + ([] if convex else ["prob_convex"])))
             recs.append({"kind": "theory", "pair": "minilm->mpnet", "model_kind": kind, "loss": loss, "misfit": misfit,
+                         "head": "convex" if convex else "softmax", "direction": direction,
                          "gain": gain, "eps": 0.3, "eps_test": 0.35, "certificate": 1e-11,
                          "certificate_kind": "gradient-norm" if kind == "softmax-linear" else "frank-wolfe-gap",
                          "universal": {"test": u},
                          "theorems": {"T4": _check(-0.1, ["realizable"]), "T5": _check(None, ["realizable", "parameters"]),
                                       "T6": _check(0.05, [], realizability_term=0.2 + 0.01 * len(recs)),
-                                      "T4_ref": _check(0.001, []), "T5_ref": _check(0.0, [])}})
+                                      "T4_ref": t4_ref, "T5_ref": _check(0.0, [])}})
         append_batch(run / "theory.jsonl", kind, recs)
         out += recs
     return out

@@ -272,3 +272,30 @@ def test_gap_interval_is_the_student_t_interval_over_seeds(tmp_path: Path) -> No
 def test_c2_names_t3_as_the_projects_own_bound(make_verify) -> None:
     row = _row(bounds_rows(make_verify()), "C2")
     assert "T3, the project's own bound, not the paper's" in row.measured
+
+
+def test_real_feature_rows_come_from_theory_records(tmp_path: Path) -> None:
+    """C1/C3/C4 on language-model features: T4 at F° for certified fits, T1-T3 informativeness, read from theory.jsonl."""
+    from conftest import write_theory
+
+    from figures.scorecard import REAL_FEATURES, real_feature_rows
+    from revkl.runfolder import append_batch, read_records
+
+    run = tmp_path / "llm" / "movie"
+    run.mkdir(parents=True)
+    write_theory(run, np.random.default_rng(0))
+    data = RunData(path=run, rel="llm/movie", records=[], summary=None)
+    rows = {r.claim_id: r for r in real_feature_rows([data])}
+    assert {r.evidence for r in rows.values()} == {REAL_FEATURES}
+    assert rows["C3"].verdict is Verdict.HOLDS and "1/1 certified" in rows["C3"].measured
+    assert rows["C4"].verdict is Verdict.HOLDS and "2/2 fail" in rows["C4"].measured  # forward KL and CE, convex head
+    assert rows["C1"].verdict is Verdict.HOLDS and "24/24 hold" in rows["C1"].measured
+
+    recs = read_records(run / "theory.jsonl")  # the convex reverse-KL fit now fails T4 at F°: C3 is not reproduced
+    for r in recs:
+        if r["head"] == "convex" and r["loss"] == "reverse_kl":
+            r["theorems"]["T4_ref"].update(slack=-0.01, holds=False)
+    (run / "theory.jsonl").unlink()
+    append_batch(run / "theory.jsonl", "edited", [{k: v for k, v in r.items() if k not in ("batch", "batch_size")} for r in recs])
+    assert {r.claim_id: r for r in real_feature_rows([data])}["C3"].verdict is Verdict.NOT_REPRODUCED
+    assert real_feature_rows([RunData(path=tmp_path, rel="x", records=[], summary=None)]) == []
