@@ -36,7 +36,7 @@ from bounds.metrics import pgr
 from llm_experiments import metrics, results
 from llm_experiments.checks import theorem_checks
 from llm_experiments.config import Config, RuntimeConfig, dumps_toml, load_config, normalize_noise, stage_key, to_dict
-from llm_experiments.data import Part, TaskData, load_dataset
+from llm_experiments.data import Part, TaskData, load_dataset, render_texts
 from llm_experiments.losses import distribution, ground_truth
 from llm_experiments.models import load_scorer, load_tokenizer, resolve
 from llm_experiments.noise import corrupt
@@ -139,9 +139,9 @@ class Trainer:
 
     def ids(self) -> list[list[int]]:
         if self._ids is None:
-            tok = load_tokenizer(self.model)
+            tok = load_tokenizer(self.model, self.cfg.runtime.assets_cache)
             self._pad = int(tok.pad_token_id)
-            self._ids = tokenize(tok, self.data.texts, self.cfg.data.max_length, self.model)
+            self._ids = tokenize(tok, render_texts(self.data, tok), self.cfg.data.max_length, self.model)
         return self._ids
 
     def _compute_features(self) -> dict[str, Any]:
