@@ -11,6 +11,8 @@ import argparse
 import importlib
 import sys
 
+from revkl.runfolder import UserError
+
 #: Modules whose register() adds a subcommand (bounds, synthetic, llm, figures, reproduce), in help order.
 SUBCOMMANDS: list[str] = ["bounds.cli", "synthetic.cli", "llm_experiments.cli", "figures.cli", "revkl.reproduce"]
 
@@ -21,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check when reverse KL beats forward KL for weak-to-strong training: "
         "certified theory checks, a synthetic simulator, language-model experiments and figures.",
     )
+    parser.add_argument("--debug", action="store_true", help="show the traceback of a user error too")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in SUBCOMMANDS:
         importlib.import_module(module).register(sub)
@@ -33,4 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "handler", None) is None:
         parser.print_help(sys.stderr if args.command is None else sys.stdout)
         return 2 if args.command is None else 0
-    return int(args.handler(args) or 0)
+    try:
+        return int(args.handler(args) or 0)
+    except UserError as err:
+        if args.debug:
+            raise
+        print(f"revkl {args.command}: {str(err).splitlines()[0] if str(err) else type(err).__name__}", file=sys.stderr)
+        return 2
