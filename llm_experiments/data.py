@@ -21,6 +21,7 @@ from typing import Any, Callable
 import numpy as np
 
 from llm_experiments.config import DataConfig
+from revkl.runfolder import UserError
 
 PARTS = ("gt", "weak", "test")
 
@@ -363,10 +364,10 @@ def conversation(conv: Any) -> list[Message]:
         for m in conv:
             role = str(m.get("role", "")).lower()
             if role not in _ROLES:
-                raise ValueError(f"unexpected message role {m.get('role')!r} (known: {sorted(_ROLES)})")
+                raise UserError(f"unexpected message role {m.get('role')!r} (known: {sorted(_ROLES)})")
             out.append({"role": _ROLES[role], "content": str(m.get("content", "")).strip()})
         return out
-    raise ValueError(f"unexpected conversation type {type(conv).__name__}")
+    raise UserError(f"unexpected conversation type {type(conv).__name__}")
 
 
 def _render(msgs: list[Message]) -> str:
@@ -389,7 +390,7 @@ def render_texts(data: TaskData, tokenizer: Any) -> list[str]:
         try:
             out.append(tokenizer.apply_chat_template(msgs, tokenize=False))
         except Exception as err:  # jinja TemplateError and friends: name the text that broke the template
-            raise ValueError(f"text {i}: the model's chat template rejects this conversation ({err})") from None
+            raise UserError(f"text {i}: the model's chat template rejects this conversation ({err})") from None
     return out
 
 
@@ -401,7 +402,7 @@ def _local_source(path: str) -> tuple[str, dict[str, Any]]:
     builders = {".json": "json", ".jsonl": "json", ".gz": "json", ".parquet": "parquet", ".csv": "csv"}
     if p.is_file() and p.suffix in builders:
         return builders[p.suffix], {"data_files": str(p)}
-    raise ValueError(f"config [data].options.path: {path} is neither a folder nor a .json/.jsonl/.jsonl.gz/.parquet/.csv file")
+    raise UserError(f"config [data].options.path: {path} is neither a folder nor a .json/.jsonl/.jsonl.gz/.parquet/.csv file")
 
 
 def _hub_pairs(cfg: DataConfig, repo: str, split: str, path: str | None = None, **kwargs: Any) -> TaskData:
@@ -419,13 +420,13 @@ def _hub_pairs(cfg: DataConfig, repo: str, split: str, path: str | None = None, 
         where = repo
     for col in ("chosen", "rejected"):
         if col not in ds.column_names:
-            raise ValueError(f"dataset {where}: missing column {col!r} (has {ds.column_names})")
+            raise UserError(f"dataset {where}: missing column {col!r} (has {ds.column_names})")
     examples, chats = [], {}
     for i, row in enumerate(ds):
         try:
             pair = [conversation(row["chosen"]), conversation(row["rejected"])]
         except ValueError as err:
-            raise ValueError(f"dataset {where}: record {i}: {err}") from None
+            raise UserError(f"dataset {where}: record {i}: {err}") from None
         c, r = (_render(m) for m in pair)
         if c and r and c != r:
             examples.append(((c, r), 1))
@@ -444,7 +445,7 @@ def load_hh_rlhf(cfg: DataConfig) -> TaskData:
     """
     opts = _options(cfg, {"subset": "harmless-base", "split": "train", "path": None})
     if opts["subset"] not in ("harmless-base", "helpful-base", "helpful-online", "helpful-rejection-sampled"):
-        raise ValueError(f"config [data].options.subset: unknown hh-rlhf subset {opts['subset']!r}")
+        raise UserError(f"config [data].options.subset: unknown hh-rlhf subset {opts['subset']!r}")
     return _hub_pairs(cfg, "Anthropic/hh-rlhf", opts["split"], opts["path"], data_dir=opts["subset"])
 
 
