@@ -11,13 +11,13 @@ import json
 import sys
 from pathlib import Path
 
+import gguf
 import numpy as np
 import pytest
 import torch
 
 from llm_experiments import assets, models
 
-gguf = pytest.importorskip("gguf")
 
 
 def _byte_symbols() -> list[str]:
