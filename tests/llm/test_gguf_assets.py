@@ -19,7 +19,6 @@ import torch
 from llm_experiments import assets, models
 
 
-
 def _byte_symbols() -> list[str]:
     """GPT-2's byte-to-unicode table: the 256 base symbols of a byte-level BPE vocabulary."""
     bs = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
