@@ -1,15 +1,29 @@
-"""The claims scorecard: one row per claim of the paper and per source of evidence, with a verdict.
+r"""The claims scorecard: one row per claim of the paper and per source of evidence, with a verdict.
 
-Verdicts (:class:`Verdict`) and the rules that give them:
+Theory rows (C1-C4: ``bounds.json`` and the simulator's certified checks):
 
-* **holds**: every measurement the claim rests on agrees with it (theorems: zero violations in
-  at least one instance meeting the hypotheses; comparisons: the reverse loss wins a strict
-  majority of the matched comparisons).
+* **holds**: zero violations in at least one instance meeting the hypotheses (non-theorems: a
+  counterexample was found).
 * **holds only under a stated extra hypothesis**: it holds where the extra hypothesis (named in
   the row) is met, and counterexamples exist where it is not.
 * **not reproduced**: a measurement contradicts the claim. A theorem with any violation always
   lands here, never under "holds".
 * **not yet measured**: the result file it needs is absent, or no instance met the hypotheses.
+
+Empirical rows (C5, C6; :func:`empirical_rows`), one per study (the synthetic run; each LLM run
+folder and dataset), one pooled over the LLM studies and one over all studies. Each (reverse,
+forward) loss pair is compared over matched units (:mod:`figures.matched`) by
+:func:`revkl.stats.paired` (mean paired difference in points of accuracy, its 95% t-interval, the
+two-sided Wilcoxon signed-rank p-value), Holm-adjusted across the pairs that feed the claim
+(:func:`revkl.stats.adjust`); each comparison gets :func:`revkl.stats.verdict` and the claim
+:func:`revkl.stats.combine`:
+
+* **holds**: every comparison is significant (Holm-adjusted p < 0.05) in the claimed direction;
+* **not reproduced**: some comparison is significant in the opposite direction;
+* **inconclusive**: otherwise;
+* **excluded**: an LLM study none of whose pairs has a weak-ceiling gap significantly above 0
+  (95% t-interval over seeds above 0); it is reported, left out of the pooled rows, and counted there.
+  A pair without a gap inside an otherwise included study is left out the same way.
 
 Every number in the table is read from a result file (named in the row); nothing is typed by hand.
 Which verified result backs which claim is fixed in :data:`THEOREM_CLAIMS` and :data:`NON_THEOREMS`;
@@ -19,24 +33,31 @@ every other result in ``bounds.json`` gets its own row, so none is silently drop
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from typing import Any, Iterable
+from typing import Any, Callable
 
+from figures.matched import Obs, Study, Units, clean_pairs, drop_pairs, llm_studies, synthetic_study, weak_ceiling_gaps
 from figures.results_io import BOUNDS_FILE, ResultSet, RunData
+from revkl import stats
 
 
 class Verdict(str, Enum):
-    HOLDS = "holds"
+    HOLDS = stats.HOLDS
     HOLDS_UNDER = "holds only under a stated extra hypothesis"
-    NOT_REPRODUCED = "not reproduced"
+    NOT_REPRODUCED = stats.NOT_REPRODUCED
+    INCONCLUSIVE = stats.INCONCLUSIVE
+    EXCLUDED = "excluded: no weak-ceiling gap"
     NOT_MEASURED = "not yet measured"
 
 
 @dataclass
 class ClaimRow:
-    """One line of the scorecard."""
+    """One line of the scorecard; empirical rows also carry their study, the paired comparisons
+    (``effects``: :meth:`revkl.stats.Paired.to_dict` in points of accuracy, plus ``comparison`` and
+    ``verdict``) and, for LLM studies, the weak-ceiling gap per pair (``gaps``)."""
 
     claim_id: str
     claim: str
@@ -45,6 +66,9 @@ class ClaimRow:
     measured: str
     sources: list[str] = field(default_factory=list)
     hypothesis: str | None = None
+    study: str | None = None
+    effects: list[dict[str, Any]] = field(default_factory=list)
+    gaps: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -71,8 +95,6 @@ CONVEX_HYPOTHESIS = (
     "the last layer's outputs form a set convex in probability space (F = A h with A column-stochastic, "
     "or mixtures of heads); over softmax-linear heads reverse KL loses the guarantee"
 )
-#: (reverse loss, forward loss) compared head to head in C5 and C6.
-PAIRS: tuple[tuple[str, str], ...] = (("reverse_kl", "forward_kl"), ("rce", "ce"))
 
 
 def _g(x: float | None, fmt: str = ".3g") -> str:
@@ -205,130 +227,125 @@ def synthetic_guarantee_rows(run: RunData | None) -> list[ClaimRow]:
     return rows
 
 
-def _majority(wins: int, total: int) -> Verdict:
-    if total == 0:
-        return Verdict.NOT_MEASURED
-    return Verdict.HOLDS if 2 * wins > total else Verdict.NOT_REPRODUCED
+# -- empirical rows (C5, C6): three-outcome verdicts from matched units --------------------------
+
+#: The effect each empirical claim measures, per (reverse, forward) pair; positive = the claimed direction.
+EFFECTS: dict[str, tuple[str, Callable[[list[Obs], str], Units]]] = {
+    "C5": ("acc({rev}) - acc({fwd}), noise-free", clean_pairs),
+    "C6": ("accuracy lost to informative noise, {fwd} - {rev}", drop_pairs),
+}
+SYNTHETIC, LLM = "synthetic simulator", "language models"
+POOLED_LLM, POOLED_ALL = "language models, pooled", "all studies, pooled"
 
 
-def compare_settings(acc: dict[tuple[Any, ...], dict[str, float]]) -> tuple[int, int, list[str]]:
-    """Count, over settings, the (reverse, forward) pairs of :data:`PAIRS` both present where reverse is higher."""
-    wins = total = 0
-    parts = []
-    for rev, fwd in PAIRS:
-        w = n = 0
-        for by_loss in acc.values():
-            if rev in by_loss and fwd in by_loss:
-                n += 1
-                w += by_loss[rev] > by_loss[fwd]
-        if n:
-            parts.append(f"{rev} > {fwd} in {w}/{n}")
-        wins, total = wins + w, total + n
-    return wins, total, parts
+def judge(claim: str, pairs: Units) -> tuple[Verdict, list[dict[str, Any]]]:
+    """One claim's family in one study (or pooled): Wilcoxon signed-rank per (reverse, forward) pair on the
+    matched units (accuracies in points), Holm across the family, three outcomes per comparison, and the
+    claim's verdict :func:`revkl.stats.combine` (holds only when every comparison holds)."""
+    if not pairs:
+        return Verdict.NOT_MEASURED, []
+    label = EFFECTS[claim][0]
+    keys = list(pairs)
+    comps = stats.adjust([stats.paired([100 * x for x in pairs[k][0]], [100 * x for x in pairs[k][1]]) for k in keys])
+    verdicts = [stats.verdict(c, claimed_sign=1) for c in comps]
+    effects = [{"comparison": label.format(rev=rev, fwd=fwd), "unit": "points of accuracy", "verdict": v, **c.to_dict()}
+               for (rev, fwd), c, v in zip(keys, comps, verdicts)]
+    return Verdict(stats.combine(verdicts)), effects
 
 
-def synthetic_comparison_rows(run: RunData | None) -> list[ClaimRow]:
-    """C5 (noise-free accuracy) and C6 (mean accuracy lost to informative noise) from ``summary.json`` groups."""
-    groups = (run.summary or {}).get("groups", []) if run is not None else []
-    if not groups:
-        return [ClaimRow(c, CLAIMS[c], "synthetic simulator", Verdict.NOT_MEASURED, "no synthetic summary groups") for c in ("C5", "C6")]
-    src = [f"{run.rel}/summary.json"]
-
-    def setting(g: dict[str, Any]) -> tuple[Any, ...]:
-        return (g["head_class"], g["K"], g["method"], g["delta"], g.get("pretrain_tasks"))
-
-    clean: dict[tuple[Any, ...], dict[str, float]] = defaultdict(dict)
-    for g in groups:
-        if g["noise_type"] == "none" and g.get("acc_sw_mean") is not None:
-            clean[setting(g)][g["loss"]] = g["acc_sw_mean"]
-    wins, total, parts = compare_settings(clean)
-    rows = [ClaimRow("C5", CLAIMS["C5"], "synthetic simulator", _majority(wins, total),
-                     f"test accuracy, noise-free, per (head class, K, method, delta): {'; '.join(parts) or 'no matched settings'}", src)]
-
-    drops = noise_drops(
-        (setting(g), g["noise_type"], g["noise_rate"], g["loss"], g["acc_sw_mean"]) for g in groups if g.get("acc_sw_mean") is not None
-    )
-    wins, total, parts = compare_drops(drops)
-    rows.append(ClaimRow("C6", CLAIMS["C6"], "synthetic simulator", _majority(wins, total),
-                         f"mean accuracy lost from no noise to the informative noise levels: reverse loses less {'; '.join(parts) or 'in no matched setting'}", src))
-    return rows
-
-
-#: Noise levels that still carry signal: a flip rate of 0.5 makes weak labels independent of the
-#: truth, so every loss falls to chance there and the level says nothing about robustness.
-INFORMATIVE = {"flip": lambda rate: rate < 0.5, "shrink": lambda alpha: alpha > 0}
-
-
-def noise_drops(
-    entries: Iterable[tuple[tuple[Any, ...], str, float, str, float]],
-    informative: dict[str, Any] = INFORMATIVE,
-) -> dict[tuple[Any, ...], dict[str, float]]:
-    """Mean accuracy drop per (setting, noise kind) and loss over the informative noise levels.
-
-    ``entries`` are (setting, noise kind, level, loss, accuracy); kind ``"none"`` is the clean
-    baseline; the drop is acc(no noise) minus the mean accuracy over the levels that
-    ``informative[kind]`` accepts. Settings without a clean baseline for a loss are left out.
-    """
-    clean: dict[tuple[Any, ...], dict[str, float]] = defaultdict(dict)
-    noisy: dict[tuple[Any, ...], dict[str, dict[float, float]]] = defaultdict(lambda: defaultdict(dict))
-    for setting, kind, level, loss, acc in entries:
-        if kind == "none":
-            clean[setting][loss] = acc
-        elif kind in informative and informative[kind](level):
-            noisy[(setting, kind)][loss][level] = acc
-    out: dict[tuple[Any, ...], dict[str, float]] = {}
-    for (setting, kind), by_loss in noisy.items():
-        for loss, levels in by_loss.items():
-            if loss in clean.get(setting, {}):
-                out.setdefault((setting, kind), {})[loss] = clean[setting][loss] - sum(levels.values()) / len(levels)
+def _merge(families: list[Units]) -> Units:
+    """Matched units of several studies side by side (the units of different studies are distinct)."""
+    out: Units = {}
+    for fam in families:
+        for key, (a, b) in fam.items():
+            ea, eb = out.setdefault(key, ([], []))
+            ea.extend(a)
+            eb.extend(b)
     return out
 
 
-def compare_drops(drops: dict[tuple[Any, ...], dict[str, float]]) -> tuple[int, int, list[str]]:
-    """Count settings where the reverse loss drops less than its forward counterpart (see :data:`PAIRS`)."""
-    wins = total = 0
-    parts = []
-    for rev, fwd in PAIRS:
-        w = n = 0
-        rev_d, fwd_d = [], []
-        for by_loss in drops.values():
-            if rev in by_loss and fwd in by_loss:
-                n += 1
-                w += by_loss[rev] < by_loss[fwd]
-                rev_d.append(by_loss[rev])
-                fwd_d.append(by_loss[fwd])
-        if n:
-            parts.append(f"{rev} vs {fwd}: {w}/{n} (mean drop {sum(rev_d) / n:.3f} vs {sum(fwd_d) / n:.3f})")
-        wins, total = wins + w, total + n
-    return wins, total, parts
+def _pts(x: float) -> str:
+    return "n/a" if math.isnan(x) else f"{x:+.2f}"
 
 
-# -- LLM rows ---------------------------------------------------------------------------------
+def _gap_text(gaps: dict[str, dict[str, Any]]) -> str:
+    return "; ".join(f"weak-ceiling gap {s}: {_pts(g['mean'])} pts [{_pts(g['lo'])}, {_pts(g['hi'])}] over {g['n']} seed(s)"
+                     + (" (no spread: weak model and ceiling the same for every seed)" if g["n"] > 1 and g["sd"] == 0 else "")
+                     + ("" if g["significant"] else " (not above 0: excluded)") for s, g in gaps.items())
 
 
-def llm_rows(runs: list[RunData]) -> list[ClaimRow]:
-    """C5 (per-pair mean accuracy over seeds) and C6 (mean accuracy lost to informative flip noise) from the LLM runs."""
-    tables = [(run, row) for run in runs for row in (run.summary or {}).get("table", [])]
-    noise = [(run, row) for run in runs for row in (run.summary or {}).get("noise_table", [])]
-    src = [f"{run.rel}/summary.json" for run in runs if run.summary]
-    acc: dict[tuple[Any, ...], dict[str, float]] = defaultdict(dict)
-    for run, row in tables:
-        acc[(run.rel, row["dataset"], row["pair"])][row["loss"]] = row["acc_mean"]
-    wins, total, parts = compare_settings(acc)
-    matched = []
-    for run in runs:
-        for name, c in (run.summary or {}).get("wins", {}).items():
-            matched.append(f"{run.name} {name}: {c['wins']} wins / {c['ties']} ties / {c['losses']} losses over matched seeds")
-    measured = f"mean test accuracy per weak->strong pair: {'; '.join(parts) or 'no matched pairs'}"
-    if matched:
-        measured += "; " + "; ".join(matched)
-    rows = [ClaimRow("C5", CLAIMS["C5"], "language models", _majority(wins, total), measured if tables else "no LLM accuracy table", src)]
+@dataclass
+class _Judged:
+    """A study's evidence: its gaps, whether it is excluded, and per claim the matched units the claims
+    use (``pairs``: pairs without a gap left out; empty when excluded) and those its row reports (``shown``)."""
 
-    drops = noise_drops(((run.rel, r["dataset"], r["pair"]), r["noise_kind"], r["noise_level"], r["loss"], r["acc_mean"]) for run, r in noise)
-    wins, total, parts = compare_drops(drops)
-    rows.append(ClaimRow("C6", CLAIMS["C6"], "language models", _majority(wins, total),
-                         f"mean accuracy lost from no noise to the informative flip rates (< 0.5): reverse loses less {'; '.join(parts) or 'in no matched pair'}"
-                         if noise else "no LLM noise table", src))
+    evidence: str
+    study: Study
+    gaps: dict[str, dict[str, Any]]
+    excluded: bool
+    n_excluded_settings: int
+    pairs: dict[str, Units]
+    shown: dict[str, Units]
+
+
+def _judge_study(evidence: str, study: Study) -> _Judged:
+    """Leave out the settings whose weak-ceiling gap is not significantly above 0; a study left with no
+    units is excluded (its row still reports every unit)."""
+    gaps = weak_ceiling_gaps(study)
+    dropped = {s for s, g in gaps.items() if not g["significant"]}
+    kept = [o for o in study.obs if o.setting not in dropped]
+    excluded = bool(gaps) and not kept
+    pairs = {c: fn(kept, study.source) for c, (_, fn) in EFFECTS.items()}
+    shown = {c: fn(study.obs, study.source) for c, (_, fn) in EFFECTS.items()} if excluded else pairs
+    return _Judged(evidence, study, gaps, excluded, len(dropped), {} if excluded else pairs, shown)
+
+
+def _study_row(claim: str, j: _Judged) -> ClaimRow:
+    verdict, effects = judge(claim, j.shown[claim])
+    if j.excluded:
+        verdict = Verdict.EXCLUDED
+    parts = [f"{'all (excluded study)' if j.excluded else 'included'} matched units: "
+             + (", ".join(f"{e['n']} for {e['comparison']}" for e in effects) or "none")]
+    if j.gaps:
+        parts.append(_gap_text(j.gaps))
+    return ClaimRow(claim, CLAIMS[claim], j.evidence, verdict, "; ".join(parts), [j.study.source],
+                    study=j.study.name, effects=effects, gaps=j.gaps)
+
+
+def _pooled_row(claim: str, evidence: str, judged: list[_Judged], study_rows: list[ClaimRow]) -> ClaimRow:
+    """Agreement of the included studies' verdicts and one paired test over all their matched units."""
+    kept = [(j, r) for j, r in zip(judged, study_rows) if not j.excluded]
+    verdict, effects = judge(claim, _merge([j.pairs[claim] for j, _ in kept]))
+    measured = [r.verdict.value for _, r in kept if r.verdict is not Verdict.NOT_MEASURED]
+    n_ex = sum(j.excluded for j in judged)
+    text = (f"studies: {stats.agreement(measured)}; excluded for a weak-ceiling gap not significantly above 0: "
+            f"{n_ex} of {len(judged)} studies")
+    partial = sum(j.n_excluded_settings for j, _ in kept)
+    if partial:
+        text += f" (and {partial} pair(s) inside included studies)"
+    text += "; pooled paired test over every included matched unit"
+    return ClaimRow(claim, CLAIMS[claim], evidence, verdict, text, sorted({s for _, r in kept for s in r.sources}),
+                    study=f"{len(kept)} stud{'y' if len(kept) == 1 else 'ies'}", effects=effects)
+
+
+def empirical_rows(results: ResultSet) -> list[ClaimRow]:
+    """C5 and C6 per study (the synthetic run; each LLM run folder and dataset), pooled over the LLM
+    studies, and pooled over all studies when both kinds are present."""
+    judged = []
+    if results.synthetic is not None and results.synthetic.records:
+        judged.append(_judge_study(SYNTHETIC, synthetic_study(results.synthetic)))
+    judged += [_judge_study(LLM, s) for run in results.llm for s in llm_studies(run)]
+    missing = [ev for ev in (SYNTHETIC, LLM) if not any(j.evidence == ev for j in judged)]
+    rows: list[ClaimRow] = []
+    for claim in EFFECTS:
+        rows += [ClaimRow(claim, CLAIMS[claim], ev, Verdict.NOT_MEASURED, "no run records") for ev in missing]
+        study_rows = [_study_row(claim, j) for j in judged]
+        rows += study_rows
+        llm = [(j, r) for j, r in zip(judged, study_rows) if j.evidence == LLM]
+        if llm:
+            rows.append(_pooled_row(claim, POOLED_LLM, [j for j, _ in llm], [r for _, r in llm]))
+        if llm and len(llm) < len(judged):
+            rows.append(_pooled_row(claim, POOLED_ALL, judged, study_rows))
     return rows
 
 
@@ -336,16 +353,21 @@ def llm_rows(runs: list[RunData]) -> list[ClaimRow]:
 
 
 def build_scorecard(results: ResultSet) -> list[ClaimRow]:
-    """All rows, ordered by claim id then evidence (theory, synthetic, language models)."""
-    rows = bounds_rows(results.verify) + synthetic_guarantee_rows(results.synthetic)
-    rows += synthetic_comparison_rows(results.synthetic) + llm_rows(results.llm)
+    """All rows, ordered by claim id then evidence (theory, synthetic, language models, pooled)."""
+    rows = bounds_rows(results.verify) + synthetic_guarantee_rows(results.synthetic) + empirical_rows(results)
     order = {cid: i for i, cid in enumerate(CLAIMS)}
-    evidence = {"certified theory check": 0, "other verified result": 0, "synthetic simulator": 1, "language models": 2}
-    return sorted(rows, key=lambda r: (order.get(r.claim_id, len(order)), r.claim_id, evidence.get(r.evidence, 3)))
+    evidence = {"certified theory check": 0, "other verified result": 0, SYNTHETIC: 1, LLM: 2, POOLED_LLM: 3, POOLED_ALL: 4}
+    return sorted(rows, key=lambda r: (order.get(r.claim_id, len(order)), r.claim_id, evidence.get(r.evidence, 5)))
 
 
 def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def effect_text(e: dict[str, Any]) -> str:
+    """``comparison: mean [lo, hi] pts, n = .. (w/t/l), p = ..`` with the Holm-adjusted Wilcoxon p."""
+    return (f"{e['comparison']}: {_pts(e['mean_diff'])} pts [{_pts(e['lo'])}, {_pts(e['hi'])}], n = {e['n']} "
+            f"({e['wins']}/{e['ties']}/{e['losses']} w/t/l), p = {e['p']:.2g}")
 
 
 def render_markdown(rows: list[ClaimRow]) -> str:
@@ -359,22 +381,40 @@ def render_markdown(rows: list[ClaimRow]) -> str:
         "Generated by `revkl figures` from the result files named in each row; do not edit by hand.",
         "Paper: Yao et al., *Revisiting Weak-to-Strong Generalization in Theory and Practice: Reverse KL vs. Forward KL* (ACL Findings 2025).",
         "",
-        "Verdicts: **holds**; **holds only under a stated extra hypothesis** (named in the row); "
-        "**not reproduced** (a measurement contradicts the claim: any theorem violation lands here); "
-        "**not yet measured** (its result file is absent). \"Most settings\" means a strict majority of matched comparisons.",
+        "Theory rows (C1-C4): **holds**; **holds only under a stated extra hypothesis** (named in the row); "
+        "**not reproduced** (any theorem violation lands here); **not yet measured** (its result file is absent).",
+        "",
+        "Empirical rows (C5, C6), per study and pooled: each (reverse, forward) loss pair is compared over matched units "
+        "(effect = mean paired difference in points of accuracy, 95% t-interval, n units with wins/ties/losses, "
+        "two-sided Wilcoxon signed-rank p, Holm-adjusted across the pairs of the claim). **holds**: every pair significant "
+        "(p < 0.05) in the claimed direction; **not reproduced**: some pair significant against it; **inconclusive**: "
+        "otherwise; **excluded**: an LLM study whose weak-ceiling gap is not significantly above 0 (reported, left out of the pooled rows).",
         "",
         "Summary: " + ", ".join(f"{v.value}: {counts[v]}" for v in Verdict),
         "",
-        "| # | Claim | Evidence | Verdict | Measured | Source |",
-        "|---|---|---|---|---|---|",
+        "| # | Claim | Evidence | Verdict | Effect [95% CI], n, p (Holm) | Measured | Source |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         verdict = f"**{r.verdict.value}**" + (f": {r.hypothesis}" if r.hypothesis else "")
-        lines.append(f"| {r.claim_id} | {_md(r.claim)} | {r.evidence} | {_md(verdict)} | {_md(r.measured)} | "
+        evidence = r.evidence + (f": {r.study}" if r.study else "")
+        effect = "; ".join(effect_text(e) for e in r.effects) or "-"
+        lines.append(f"| {r.claim_id} | {_md(r.claim)} | {_md(evidence)} | {_md(verdict)} | {_md(effect)} | {_md(r.measured)} | "
                      f"{', '.join(f'`{s}`' for s in r.sources) or 'none'} |")
     return "\n".join(lines) + "\n"
 
 
+def _finite(x: Any) -> Any:
+    """NaN (an interval from one value) as null, so the file is strict JSON."""
+    if isinstance(x, float) and math.isnan(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_finite(v) for v in x]
+    return x
+
+
 def render_json(rows: list[ClaimRow]) -> str:
     """The scorecard rows as JSON (for tools and tests)."""
-    return json.dumps([r.to_dict() for r in rows], indent=2, sort_keys=True) + "\n"
+    return json.dumps([_finite(r.to_dict()) for r in rows], indent=2, sort_keys=True, allow_nan=False) + "\n"

@@ -1,93 +1,133 @@
-"""LLM result tables in Markdown and LaTeX, from the ``table`` and ``noise_table`` of each run's summary.
+"""LLM result tables in Markdown and LaTeX, from the runs' records (read through :mod:`figures.matched`).
 
-Accuracy table: one row per weak->strong pair, one column per loss, cells "mean +- std" in
-percent over seeds, the best mean of the row in bold; then the weak model and the ceiling.
-Noise table: one row per (pair, flip rate), one column per loss.
+Every cell is a test accuracy in percent over seeds, ``mean ± h`` with h the half-width of the 95%
+Student-t interval (:func:`revkl.stats.t_interval`; the mean alone for one seed).
+
+* Accuracy table: one row per study and weak->strong pair, one column per loss (noise-free units,
+  the best mean of the row in bold); then the weak model, the ceiling, the weak-ceiling gap (a dagger
+  marks a gap not significantly above 0: the scorecard leaves that pair out of its claims) and the
+  number of seeds.
+* Noise table: one row per (pair, flip rate), one column per loss.
+
+Rows are labelled ``pair``, prefixed by the study (run folder, and dataset when a run holds several)
+when there is more than one study.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
-from figures.plot_llm import table_rows
+from figures.matched import CLEAN, Obs, Study, llm_studies, weak_ceiling_gaps
 from figures.results_io import RunData
 from figures.style import atomic_write_text, loss_label, loss_sort_key
+from revkl import stats
+
+NO_GAP = "†"
+NO_GAP_NOTE = f"{NO_GAP} weak-ceiling gap not significantly above 0 (95% t-interval over seeds): left out of the scorecard's claims."
 
 
-def _pivot(rows: list[tuple[str, dict[str, Any]]], row_key: Any) -> tuple[list[Any], list[str], dict[tuple[Any, str], dict[str, Any]]]:
-    keys = list(dict.fromkeys(row_key(lab, r) for lab, r in rows))
-    losses = sorted({r["loss"] for _, r in rows}, key=loss_sort_key)
-    cells = {(row_key(lab, r), r["loss"]): r for lab, r in rows}
-    return keys, losses, cells
-
-
-def _cell(r: dict[str, Any] | None, best: bool, bold: tuple[str, str]) -> str:
-    if r is None:
-        return "-"
-    text = f"{100 * r['acc_mean']:.1f} ± {100 * r['acc_std']:.1f}"
+def _cell(mean: float, half: float, n: int, best: bool, bold: tuple[str, str]) -> str:
+    text = f"{mean:.1f}" if n == 1 else f"{mean:.1f} ± {half:.1f}"
     return f"{bold[0]}{text}{bold[1]}" if best else text
+
+
+def _iv_cell(values: list[float], best: bool = False, bold: tuple[str, str] = ("", "")) -> str:
+    iv = stats.t_interval(values)
+    return _cell(iv.mean, iv.half_width, iv.n, best, bold)
 
 
 def _latex_escape(s: str) -> str:
     return s.replace("\\", r"\textbackslash{}").replace("_", r"\_").replace("&", r"\&").replace("%", r"\%").replace("->", r"$\to$")
 
 
-def _render(header: list[str], body: list[list[str]], fmt: str, n_label: int) -> str:
+def _render(header: list[str], body: list[list[str]], fmt: str, n_label: int, note: str | None = None) -> str:
     """Markdown or LaTeX (booktabs) table; the first ``n_label`` columns are text labels, the rest numbers."""
     if fmt == "md":
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(row) + " |" for row in body]
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines + ([f"\n{note}"] if note else [])) + "\n"
     lines = [r"\begin{tabular}{" + "l" * n_label + "r" * (len(header) - n_label) + "}", r"\toprule",
              " & ".join(_latex_escape(h) for h in header) + r" \\", r"\midrule"]
     for row in body:
-        cells = [_latex_escape(c) for c in row[:n_label]] + [c.replace("±", r"$\pm$") for c in row[n_label:]]
+        cells = [_latex_escape(c) for c in row[:n_label]] + [c.replace("±", r"$\pm$").replace(NO_GAP, r"$^\dagger$") for c in row[n_label:]]
         lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
+    if note:
+        lines.append(r"\par{\footnotesize " + _latex_escape(note).replace(NO_GAP, r"$^\dagger$") + "}")
     return "\n".join(lines) + "\n"
 
 
-def accuracy_table(runs: list[RunData], fmt: str = "md") -> str:
-    """The accuracy table (percent, mean ± std over seeds) as Markdown (``fmt="md"``) or LaTeX (``"tex"``)."""
+def _studies(runs: list[RunData]) -> tuple[list[Study], bool]:
+    studies = [s for run in runs for s in llm_studies(run)]
+    return studies, len(studies) > 1
+
+
+def _label(study: Study, setting: str, multi: bool) -> str:
+    return f"{study.name}: {setting}" if multi else setting
+
+
+def _accuracies(obs: list[Obs], setting: str, noise: str, rate: float | None = None) -> dict[str, list[float]]:
+    """Per loss, the accuracies in percent of ``setting`` under ``noise`` (at flip ``rate`` when given)."""
+    out: dict[str, list[float]] = {}
+    for o in obs:
+        if o.setting == setting and o.noise == noise and (rate is None or o.level[0] == rate):
+            out.setdefault(o.loss, []).append(100 * o.acc)
+    return out
+
+
+def _check_fmt(fmt: str) -> None:
     if fmt not in ("md", "tex"):
         raise ValueError(f"fmt must be 'md' or 'tex', got {fmt!r}")
-    rows = table_rows(runs)
-    if not rows:
-        raise ValueError("runs: no accuracy table rows in any summary.json")
-    keys, losses, cells = _pivot(rows, lambda lab, r: lab)
+
+
+def accuracy_table(runs: list[RunData], fmt: str = "md") -> str:
+    """The accuracy table (percent, mean ± 95% t half-width over seeds) as Markdown (``"md"``) or LaTeX (``"tex"``)."""
+    _check_fmt(fmt)
+    studies, multi = _studies(runs)
     bold = ("**", "**") if fmt == "md" else (r"\textbf{", "}")
-    header = ["pair"] + [loss_label(l) for l in losses] + ["weak", "ceiling", "seeds"]
-    body = []
-    for key in keys:
-        present = [cells[(key, l)] for l in losses if (key, l) in cells]
-        top = max(r["acc_mean"] for r in present)
-        row = [str(key)] + [_cell(cells.get((key, l)), (key, l) in cells and cells[(key, l)]["acc_mean"] == top, bold) for l in losses]
-        any_r = present[0]
-        row += [f"{100 * any_r['acc_weak']:.1f}", f"{100 * any_r['acc_ceiling']:.1f}", str(max(r["n_seeds"] for r in present))]
-        body.append(row)
-    return _render(header, body, fmt, 1)
+    losses = sorted({o.loss for s in studies for o in s.obs if o.noise == CLEAN}, key=loss_sort_key)
+    body, any_dagger = [], False
+    for s in studies:
+        gaps = weak_ceiling_gaps(s)
+        for setting, base in s.baselines.items():
+            accs = _accuracies(s.obs, setting, CLEAN)
+            if not accs:
+                continue
+            top = max(sum(v) / len(v) for v in accs.values())
+            row = [_label(s, setting, multi)]
+            row += [_iv_cell(accs[l], sum(accs[l]) / len(accs[l]) == top, bold) if l in accs else "-" for l in losses]
+            g = gaps[setting]
+            gap = _cell(g["mean"], (g["hi"] - g["lo"]) / 2, g["n"], False, bold) + ("" if g["significant"] else f" {NO_GAP}")
+            any_dagger |= not g["significant"]
+            row += [_iv_cell([100 * w for w, _ in base]), _iv_cell([100 * c for _, c in base]), gap, str(len(base))]
+            body.append(row)
+    if not body:
+        raise ValueError("runs: no noise-free records in any results.jsonl")
+    header = ["pair"] + [loss_label(l) for l in losses] + ["weak", "ceiling", "gap", "seeds"]
+    return _render(header, body, fmt, 1, NO_GAP_NOTE if any_dagger else None)
 
 
 def noise_table(runs: list[RunData], fmt: str = "md") -> str:
-    """Accuracy (percent, mean ± std) per pair and flip rate, one column per loss."""
-    if fmt not in ("md", "tex"):
-        raise ValueError(f"fmt must be 'md' or 'tex', got {fmt!r}")
-    rows = [(lab, r) for lab, r in table_rows(runs, "noise_table") if r["noise_kind"] in ("none", "flip")]
-    if not any(r["noise_kind"] == "flip" for _, r in rows):
-        raise ValueError("runs: no flip-noise rows in any noise_table")
-    keys, losses, cells = _pivot(rows, lambda lab, r: (lab, float(r["noise_level"])))
+    """Accuracy (percent, mean ± 95% t half-width over seeds) per pair and flip rate, one column per loss."""
+    _check_fmt(fmt)
+    studies, multi = _studies(runs)
+    if not any(o.noise == "flip" for s in studies for o in s.obs):
+        raise ValueError("runs: no flip-noise records in any results.jsonl")
     bold = ("**", "**") if fmt == "md" else (r"\textbf{", "}")
-    header = ["pair", "flip rate"] + [loss_label(l) for l in losses]
+    losses = sorted({o.loss for s in studies for o in s.obs}, key=loss_sort_key)
     body = []
-    label_order = {lab: i for i, lab in enumerate(dict.fromkeys(k[0] for k in keys))}
-    for key in sorted(keys, key=lambda k: (label_order[k[0]], k[1])):
-        present = [cells[(key, l)] for l in losses if (key, l) in cells]
-        top = max(r["acc_mean"] for r in present)
-        body.append([str(key[0]), f"{key[1]:.2f}"] + [
-            _cell(cells.get((key, l)), (key, l) in cells and cells[(key, l)]["acc_mean"] == top, bold) for l in losses])
-    return _render(header, body, fmt, 2)
+    for s in studies:
+        for setting in s.baselines:
+            rates = sorted({o.level[0] for o in s.obs if o.setting == setting and o.noise == "flip"})
+            for noise, rate in [(CLEAN, None)] + [("flip", r) for r in rates]:
+                accs = _accuracies(s.obs, setting, noise, rate)
+                if not accs:
+                    continue
+                top = max(sum(v) / len(v) for v in accs.values())
+                body.append([_label(s, setting, multi), f"{rate or 0.0:.2f}"] + [
+                    _iv_cell(accs[l], sum(accs[l]) / len(accs[l]) == top, bold) if l in accs else "-" for l in losses])
+    return _render(["pair", "flip rate"] + [loss_label(l) for l in losses], body, fmt, 2)
 
 
 def write_tables(runs: list[RunData], out_dir: str | os.PathLike[str]) -> list[Path]:

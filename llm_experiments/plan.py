@@ -2,12 +2,14 @@
 
 The plan lists
 
-* the units (pairs x noise settings x losses x seeds) and the cached stages they share;
+* the units (pairs x noise settings x losses x seeds) and the cached stages they share (weak model
+  and ceiling once per data split: one split, or one per seed with ``seed_scope = "pipeline"``);
 * every model and the data set, with where each comes from and whether it is available offline
   (an installed package or cache folder, a local path, or the local Hugging Face cache);
 * an estimate of the work: texts and tokens per part, and optimiser steps per stage.
 
-Work estimate. When the data set loads offline its texts are counted exactly; tokens are
+Work estimate. When the data set loads offline its texts (over all splits) are counted exactly, and
+the per-part figures are averages over the splits; tokens are
 estimated as ``min(max_length, ceil(chars / 4))`` per text (about four characters per BPE token
 in English; one token per character for the ``tiny`` character models). When the data are not
 available offline (hub data), each item is counted with ``max_length`` tokens per text (an upper
@@ -26,8 +28,9 @@ from typing import Any
 
 from llm_experiments import assets
 from llm_experiments.config import Config, normalize_noise
-from llm_experiments.data import PARTS, load_dataset
+from llm_experiments.data import PARTS
 from llm_experiments.models import ModelSpec, resolve
+from llm_experiments.pipeline import load_study, split_seed
 from revkl.runfolder import UserError
 
 CHARS_PER_TOKEN = 4
@@ -87,24 +90,27 @@ def build_plan(cfg: Config) -> dict[str, Any]:
         models[name] = {"kind": spec.kind, "source": where, "offline": ok}
     data_ok, data_where = _data_availability(cfg)
     width = 2 if cfg.data.dataset.endswith("pairs") or cfg.data.dataset in HUB_DATASETS else 1
+    splits = sorted({split_seed(cfg, s) for s in cfg.w2s.seeds})
     parts: dict[str, dict[str, int]] = {}
     if data_ok:
-        data = load_dataset(cfg.data)
+        study = load_study(cfg, splits)
         tiny = all(resolve(m).source.startswith("tiny:") for m in names)
         per_text = [min(cfg.data.max_length, len(t) if tiny else math.ceil(len(t) / CHARS_PER_TOKEN))
-                    for t in data.texts]
-        for p in PARTS:
-            items = data.parts[p].items
-            parts[p] = {"items": len(items), "tokens": int(sum(per_text[i] for i in items.ravel())),
-                        "unique_tokens": int(sum(per_text[i] for i in set(items.ravel().tolist())))}
-        n_texts, all_tokens, exact = len(data.texts), int(sum(per_text)), True
+                    for t in study.texts]
+        for p in PARTS:  # per split, averaged over the splits (their sizes differ by a few items at most)
+            got = [study.splits[sp][p].items for sp in splits]
+            parts[p] = {"items": round(sum(len(i) for i in got) / len(got)),
+                        "tokens": round(sum(sum(per_text[t] for t in i.ravel()) for i in got) / len(got)),
+                        "unique_tokens": round(sum(sum(per_text[t] for t in set(i.ravel().tolist())) for i in got)
+                                               / len(got))}
+        n_texts, all_tokens, exact = len(study.texts), int(sum(per_text)), True
     else:
         for p in PARTS:
             n = getattr(cfg.data, p)
             parts[p] = {"items": n, "tokens": n * width * cfg.data.max_length,
                         "unique_tokens": n * width * cfg.data.max_length}
-        n_texts, all_tokens, exact = sum(v["items"] for v in parts.values()) * width, sum(
-            v["tokens"] for v in parts.values()), False
+        n_texts = len(splits) * sum(v["items"] for v in parts.values()) * width
+        all_tokens, exact = n_texts * cfg.data.max_length, False
     noises = [normalize_noise(nz) for nz in cfg.w2s.noise]
     per_pair = len(noises) * len(cfg.w2s.losses) * len(cfg.w2s.seeds)
     epochs = cfg.train.epochs
@@ -115,12 +121,13 @@ def build_plan(cfg: Config) -> dict[str, Any]:
     backbone = cfg.models.mode != "last_layer"  # last_layer: heads on cached features, no backbone passes
     eval_tokens = parts["test"]["unique_tokens"] if backbone else 0  # predictions score each text once
     train = parts["gt"]["tokens"] if backbone else 0
-    for weak, strong in cfg.models.pairs:
-        stages.append({"stage": "weak", "model": weak, "runs": 1, "steps": _steps(parts["gt"]["items"], cfg),
+    for weak, strong in cfg.models.pairs:  # weak model and ceiling: once per split
+        stages.append({"stage": "weak", "model": weak, "runs": len(splits), "steps": _steps(parts["gt"]["items"], cfg),
                        "train_tokens": int(epochs * train),
                        "forward_tokens": (parts["weak"]["unique_tokens"] if backbone else 0) + eval_tokens})
-        stages.append({"stage": "ceiling", "model": strong, "runs": 1, "steps": _steps(parts["gt"]["items"], cfg),
-                       "train_tokens": int(epochs * train), "forward_tokens": eval_tokens})
+        stages.append({"stage": "ceiling", "model": strong, "runs": len(splits),
+                       "steps": _steps(parts["gt"]["items"], cfg), "train_tokens": int(epochs * train),
+                       "forward_tokens": eval_tokens})
         w_train = parts["weak"]["tokens"] if backbone else 0
         stages.append({"stage": "w2s", "model": strong, "runs": per_pair, "steps": _steps(parts["weak"]["items"], cfg),
                        "train_tokens": int(epochs * w_train), "forward_tokens": eval_tokens})
@@ -130,7 +137,7 @@ def build_plan(cfg: Config) -> dict[str, Any]:
     return {
         "name": cfg.name, "mode": cfg.models.mode, "units": len(cfg.models.pairs) * per_pair,
         "grid": {"pairs": [f"{w}->{s}" for w, s in cfg.models.pairs], "noise": noises, "losses": list(cfg.w2s.losses),
-                 "seeds": list(cfg.w2s.seeds)},
+                 "seeds": list(cfg.w2s.seeds), "splits": splits, "seed_scope": cfg.w2s.seed_scope},
         "models": models, "data": {"dataset": cfg.data.dataset, "source": data_where, "offline": data_ok,
                                    "texts": n_texts, "tokens": all_tokens, "exact": exact, "parts": parts},
         "stages": stages,
@@ -146,7 +153,8 @@ def format_plan(plan: dict[str, Any]) -> str:
     d = plan["data"]
     g = plan["grid"]
     lines = [f"config {plan['name']}: {plan['units']} units = {len(g['pairs'])} pairs x {len(g['noise'])} noise "
-             f"x {len(g['losses'])} losses x {len(g['seeds'])} seeds, mode {plan['mode']}",
+             f"x {len(g['losses'])} losses x {len(g['seeds'])} seeds, mode {plan['mode']}, "
+             f"{len(g['splits'])} data split(s) (seed_scope {g['seed_scope']})",
              "models:"]
     lines += [f"  {n} ({m['kind']}): {m['source']}, {yes[m['offline']]}" for n, m in plan["models"].items()]
     how = "counted" if d["exact"] else "upper bound, data not loaded"

@@ -3,8 +3,9 @@
 * ``make_verify(...)``: a verify report shaped as docs/CONTRACTS.md and bounds/verify.py write it,
   with points computed from random instances (so a violation can be planted on purpose).
 * ``synthetic_run``: a synthetic run folder written with ``synthetic.results.append_chunk``.
-* ``llm_run``: an LLM run folder written with ``llm_experiments.results.append_record`` and a summary
-  built by that module's own ``accuracy_table`` / ``noise_table`` / ``reverse_wins``.
+* ``write_llm_run(...)`` / ``llm_run``: an LLM run folder written with ``llm_experiments.results.append_record``
+  (effect size, seed spread and weak-ceiling gap chosen by the caller) and a summary built by that module's
+  own ``accuracy_table`` / ``noise_table`` / ``reverse_wins``.
 """
 
 from __future__ import annotations
@@ -95,27 +96,37 @@ def synthetic_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run
 
 
-@pytest.fixture
-def llm_run(tmp_path: Path) -> Path:
-    """An LLM run folder: two pairs, four losses, two seeds, flip noise 0 / 0.2 / 0.4."""
-    from llm_experiments import results as R
+def write_llm_run(run: Path, *, dataset: str = "movie-pairs", pairs: tuple[str, ...] = ("minilm->mpnet", "tiny->minilm"),
+                  seeds: int = 6, levels: tuple[float, ...] = (0.0, 0.2, 0.4), effect: float = 0.02, slope: tuple[float, float] = (0.1, 0.4),
+                  spread: float = 0.005, gap: float = 0.2, gap_spread: float = 0.0, rng_seed: int = 1) -> Path:
+    """An LLM run folder written with ``llm_experiments.results.append_record``, summary by that module's own tables.
 
-    run = tmp_path / "results" / "llm" / "fixture-run"
-    run.mkdir(parents=True)
-    rng = np.random.default_rng(1)
-    for pair in ("minilm->mpnet", "tiny->minilm"):
-        for loss in LOSSES:
-            for seed in (0, 1):
-                for level in (0.0, 0.2, 0.4):
-                    rev = DIRECTION[loss] == "reverse"
-                    acc = 0.8 + (0.02 if rev else 0.0) - level * (0.1 if rev else 0.4) + 0.005 * rng.standard_normal()
+    Per (pair, seed): a shared seed offset (it cancels in matched comparisons), weak accuracy 0.7 and ceiling
+    0.7 + ``gap`` (each +- ``gap_spread`` noise per seed). Per record: accuracy = 0.8 + offset + ``effect`` (reverse
+    losses) - level * ``slope`` (reverse, forward) + ``spread`` * N(0, 1).
+    """
+    from llm_experiments import results as R
+    from revkl.runfolder import atomic_write_json
+
+    run.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(rng_seed)
+    for pair in pairs:
+        for seed in range(seeds):
+            offset = 0.02 * rng.standard_normal()
+            acc_weak = 0.7 + gap_spread * rng.standard_normal()
+            acc_ceiling = 0.7 + gap + gap_spread * rng.standard_normal()
+            for loss in LOSSES:
+                rev = DIRECTION[loss] == "reverse"
+                for level in levels:
+                    acc = 0.8 + offset + (effect if rev else 0.0) - level * slope[0 if rev else 1] + spread * rng.standard_normal()
                     noise = {"kind": "none", "rate": 0.0, "alpha": None} if level == 0 else {"kind": "flip", "rate": level, "alpha": None}
                     rec = {f: None for f in R.RECORD_FIELDS}
-                    rec.update({"kind": "w2s", "key": f"{pair}{loss}{seed}{level}", "name": "fixture-run", "dataset": "movie-pairs",
+                    rec.update({"kind": "w2s", "key": f"{dataset}{pair}{loss}{seed}{level}", "name": run.name, "dataset": dataset,
                                 "task": "pairs", "num_classes": 2, "mode": "last_layer", "weak_model": pair.split("->")[0],
                                 "strong_model": pair.split("->")[1], "pair": pair, "loss": loss, "direction": DIRECTION[loss],
-                                "aux_conf": 0.0, "symmetric": 0.0, "seed": seed, "noise": noise, "noise_level": level,
-                                "acc_strong": acc, "acc_weak": 0.7, "acc_ceiling": 0.9, "pgr": (acc - 0.7) / 0.2, "agreement": 0.8,
+                                "aux_conf": 0.0, "mirror_weight": 0.0, "seed": seed, "noise": noise, "noise_level": level,
+                                "acc_strong": acc, "acc_weak": acc_weak, "acc_ceiling": acc_ceiling,
+                                "pgr": (acc - acc_weak) / (acc_ceiling - acc_weak), "agreement": 0.8,
                                 "err_strong": 0.5 - 0.1 * rng.random(), "err_weak": 0.55, "err_ceiling": 0.3,
                                 "misfit_forward": 0.05, "misfit_reverse": 0.04, "misfit": 0.05 if not rev else 0.04, "checks": {},
                                 "train_loss": 0.1, "steps": 10, "n_gt": 10, "n_weak": 10, "n_test": 10, "wall_s": 0.1,
@@ -123,10 +134,17 @@ def llm_run(tmp_path: Path) -> Path:
                     rec["gain"] = rec["err_weak"] - rec["err_strong"]
                     R.append_record(run, rec)
     recs = R.load_results(run)
-    R.write_json_atomic(run / "summary.json", {"name": "fixture-run", "n_results": len(recs), "complete": True, "stages": {},
+    atomic_write_json(run / "summary.json", {"name": run.name, "n_results": len(recs), "complete": True, "stages": {},
                                                "table": R.accuracy_table(recs), "noise_table": R.noise_table(recs),
                                                "wins": R.reverse_wins(recs), "wall_s": 1.0, "updated_at": "now"})
     return run
+
+
+@pytest.fixture
+def llm_run(tmp_path: Path) -> Path:
+    """An LLM run folder: two pairs, four losses, six seeds, flip noise 0 / 0.2 / 0.4; reverse losses
+    2 points better and less hurt by noise, spread 0.5 points, weak-ceiling gap 20 points."""
+    return write_llm_run(tmp_path / "results" / "llm" / "fixture-run")
 
 
 @pytest.fixture

@@ -5,12 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import write_llm_run
 
+from bounds import LOSSES
 from figures import plot_bounds, plot_llm, plot_synthetic, tables
 from figures.plot_toy import draw_figure1
 from figures.results_io import load_result_set
 from figures.style import save_figure, new_figure
 from figures.toy_fits import fit_categorical, fit_mixture
+from revkl import stats
 
 
 def _check(paths: list[Path], names: set[str]) -> None:
@@ -70,13 +73,27 @@ def test_llm_tables(tmp_path: Path, llm_run: Path) -> None:
     runs = load_result_set(llm_run.parent.parent).llm
     md = tables.accuracy_table(runs, "md")
     tex = tables.accuracy_table(runs, "tex")
-    rows = runs[0].summary["table"]
-    best = max((r for r in rows if r["pair"] == "minilm->mpnet"), key=lambda r: r["acc_mean"])
-    assert f"**{100 * best['acc_mean']:.1f} ± {100 * best['acc_std']:.1f}**" in md
-    assert "\\begin{tabular}" in tex and "\\textbf{" in tex and "minilm$\\to$mpnet" in tex
+    # Cells are mean +- the 95% t half-width over seeds of the records' noise-free accuracies (percent).
+    clean = [r for r in runs[0].records if r["pair"] == "minilm->mpnet" and r["noise"]["kind"] == "none"]
+    ivs = {loss: stats.t_interval([100 * r["acc_strong"] for r in clean if r["loss"] == loss]) for loss in LOSSES}
+    best = max(ivs.values(), key=lambda iv: iv.mean)
+    assert f"**{best.mean:.1f} ± {best.half_width:.1f}**" in md
+    assert "| 70.0 ± 0.0 | 90.0 ± 0.0 | 20.0 ± 0.0 | 6 |" in md  # weak, ceiling, gap (no spread over seeds here), seeds
+    assert "\\begin{tabular}" in tex and "\\textbf{" in tex and "minilm$\\to$mpnet" in tex and "$\\pm$" in tex
     noise_md = tables.noise_table(runs, "md")
-    assert "| minilm->mpnet | 0.40 |" in noise_md
+    assert "| minilm->mpnet | 0.40 |" in noise_md and "| minilm->mpnet | 0.00 |" in noise_md
     written = tables.write_tables(runs, tmp_path)
     assert {p.name for p in written} == {"llm_accuracy_table.md", "llm_accuracy_table.tex", "llm_noise_table.md", "llm_noise_table.tex"}
     with pytest.raises(ValueError, match="fmt"):
         tables.accuracy_table(runs, "html")
+
+
+def test_llm_table_marks_a_pair_without_a_gap(tmp_path: Path) -> None:
+    write_llm_run(tmp_path / "llm" / "a", pairs=("minilm->mpnet",))
+    write_llm_run(tmp_path / "llm" / "b", dataset="flat", pairs=("minilm->mpnet",), gap=0.0, gap_spread=0.01)
+    runs = load_result_set(tmp_path).llm
+    md = tables.accuracy_table(runs, "md")
+    rows = {line.split(" | ")[0]: line for line in md.splitlines() if line.startswith("| llm/")}
+    assert set(rows) == {"| llm/a: minilm->mpnet", "| llm/b: minilm->mpnet"}  # several studies: labelled by study
+    assert tables.NO_GAP in rows["| llm/b: minilm->mpnet"] and tables.NO_GAP not in rows["| llm/a: minilm->mpnet"]
+    assert tables.NO_GAP_NOTE in md and "$^\\dagger$" in tables.accuracy_table(runs, "tex")

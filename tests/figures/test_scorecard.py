@@ -1,21 +1,37 @@
-"""Verdict logic of the scorecard on fixtures: a violated theorem never reads "holds"."""
+"""Verdict logic of the scorecard on fixtures.
+
+Theory rows: a violated theorem never reads "holds". Empirical rows (C5, C6): three outcomes from
+paired tests over matched units, flipping with the data (inside the noise, against the claim), and
+studies without a weak-ceiling gap excluded and counted.
+"""
 
 from __future__ import annotations
 
+import json
+from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 import pytest
+from conftest import write_llm_run
 
-from figures.results_io import ResultSet, load_result_set
+from figures.matched import Obs, drop_pairs
+from figures.results_io import ResultSet, RunData, load_result_set
 from figures.scorecard import (
+    LLM,
+    POOLED_ALL,
+    POOLED_LLM,
+    SYNTHETIC,
     Verdict,
     bounds_rows,
     build_scorecard,
-    compare_drops,
-    noise_drops,
+    empirical_rows,
+    render_json,
     render_markdown,
     theorem_status,
 )
+from revkl import stats
+from revkl.runfolder import UserError
 
 
 def _row(rows, cid: str, evidence: str = "certified theory check"):
@@ -63,30 +79,191 @@ def test_empty_results_are_not_yet_measured(tmp_path: Path) -> None:
     assert "| C1 |" in render_markdown(rows)
 
 
-def test_full_fixture_scorecard(full_results: Path) -> None:
-    rows = build_scorecard(load_result_set(full_results))
-    assert _row(rows, "C3", "synthetic simulator").verdict is Verdict.HOLDS_UNDER
-    # The LLM fixture makes reverse losses better and less hurt by noise in every pair.
-    assert _row(rows, "C5", "language models").verdict is Verdict.HOLDS
-    assert _row(rows, "C6", "language models").verdict is Verdict.HOLDS
-    # The synthetic fixture is a real (tiny) study: its noise verdict is whatever it measured, but measured.
-    assert _row(rows, "C6", "synthetic simulator").verdict in (Verdict.HOLDS, Verdict.NOT_REPRODUCED)
-    md = render_markdown(rows)
-    assert "llm/fixture-run/summary.json" in md and "synthetic/results.jsonl" in md
-
-
-def test_noise_drop_majority() -> None:
-    entries = [(("s",), "none", 0.0, "reverse_kl", 0.9), (("s",), "none", 0.0, "forward_kl", 0.9),
-               (("s",), "flip", 0.2, "reverse_kl", 0.85), (("s",), "flip", 0.4, "reverse_kl", 0.5),
-               (("s",), "flip", 0.2, "forward_kl", 0.8), (("s",), "flip", 0.4, "forward_kl", 0.7),
-               (("s",), "flip", 0.5, "reverse_kl", 0.9), (("s",), "flip", 0.5, "forward_kl", 0.1)]
-    drops = noise_drops(entries)
-    # Flip rate 0.5 (labels independent of the truth) is left out; the rest are averaged.
-    assert drops[(("s",), "flip")] == pytest.approx({"reverse_kl": 0.225, "forward_kl": 0.15})
-    wins, total, _ = compare_drops(drops)
-    assert (wins, total) == (0, 1)  # reverse lost more on average: the claim is not supported here
-
-
 def test_scorecard_with_only_bounds(make_verify) -> None:
     rows = build_scorecard(ResultSet(root=Path("."), verify=make_verify()))
     assert _row(rows, "C5", "language models").verdict is Verdict.NOT_MEASURED
+    assert _row(rows, "C6", "synthetic simulator").verdict is Verdict.NOT_MEASURED
+
+
+# -- empirical rows ------------------------------------------------------------------------------
+
+
+def _emp(rows, cid: str, evidence: str, study: str | None = None):
+    return next(r for r in rows if r.claim_id == cid and r.evidence == evidence and (study is None or r.study == study))
+
+
+def _llm_rows(root: Path):
+    return empirical_rows(load_result_set(root))
+
+
+def _oracle_c5(records: list[dict], loss_pairs=(("reverse_kl", "forward_kl"), ("rce", "ce"))) -> tuple[str, list[int]]:
+    """The C5 verdict recomputed straight from synthetic records: noise-free accuracies keyed by every identity field."""
+    acc: dict[tuple, dict[str, float]] = defaultdict(dict)
+    for r in records:
+        if r["noise_type"] == "none":
+            acc[(r["representation"], r["delta"], r["pretrain_tasks"], r["head_class"], r["K"], r["method"], r["task"])][r["loss"]] = r["acc_sw"]
+    comps = []
+    for rev, fwd in loss_pairs:
+        both = [(100 * v[rev], 100 * v[fwd]) for v in acc.values() if rev in v and fwd in v]
+        comps.append(stats.paired([a for a, _ in both], [b for _, b in both]))
+    comps = stats.adjust(comps)
+    return stats.combine([stats.verdict(c) for c in comps]), [c.n for c in comps]
+
+
+def test_full_fixture_scorecard(full_results: Path) -> None:
+    rs = load_result_set(full_results)
+    rows = build_scorecard(rs)
+    assert _row(rows, "C3", SYNTHETIC).verdict is Verdict.HOLDS_UNDER
+    # The LLM fixture makes reverse losses 2 points better and less hurt by noise, with 0.5 points of spread.
+    for cid in ("C5", "C6"):
+        assert _row(rows, cid, LLM).verdict is Verdict.HOLDS
+        assert _row(rows, cid, POOLED_LLM).verdict is Verdict.HOLDS
+    # The synthetic fixture is a real (tiny) study: its verdict is the one the statistics give on its records.
+    verdict, ns = _oracle_c5(rs.synthetic.records)
+    c5 = _row(rows, "C5", SYNTHETIC)
+    assert c5.verdict.value == verdict and [e["n"] for e in c5.effects] == ns
+    pooled = _row(rows, "C5", POOLED_ALL)
+    assert [e["n"] for e in pooled.effects] == [n + 12 for n in ns]  # + 2 pairs x 6 seeds of the LLM run
+    assert "of 2 studies" in pooled.measured
+    empirical = [r for r in rows if r.claim_id in ("C5", "C6")]
+    assert {r.evidence for r in empirical} == {SYNTHETIC, LLM, POOLED_LLM, POOLED_ALL}
+    for r in empirical:  # every empirical row shows effect, interval, n and the Holm-adjusted p
+        assert len(r.effects) == 2
+        for e in r.effects:
+            assert e["lo"] <= e["mean_diff"] <= e["hi"] and e["n"] > 0 and e["p"] == e["p_adjusted"] >= e["p_wilcoxon"]
+    md = render_markdown(rows)
+    assert "| C5 | " in md and f"{LLM}: llm/fixture-run" in md and f"{POOLED_LLM}: 1 study" in md
+    assert "llm/fixture-run/results.jsonl" in md and "synthetic/results.jsonl" in md
+    assert json.loads(render_json(rows))
+
+
+def test_verdict_flips_to_inconclusive_inside_the_noise(tmp_path: Path) -> None:
+    clear = tmp_path / "clear"
+    write_llm_run(clear / "llm" / "run", effect=0.02, spread=0.003, slope=(0.2, 0.2))
+    assert _emp(_llm_rows(clear), "C5", LLM).verdict is Verdict.HOLDS
+    noisy = tmp_path / "noisy"  # a tenth of the effect, ten times the seed spread
+    write_llm_run(noisy / "llm" / "run", effect=0.002, spread=0.03, slope=(0.2, 0.2))
+    rows = _llm_rows(noisy)
+    row = _emp(rows, "C5", LLM)
+    assert row.verdict is Verdict.INCONCLUSIVE
+    assert all(e["lo"] < 0 < e["hi"] for e in row.effects)
+    assert _emp(rows, "C6", LLM).verdict is Verdict.INCONCLUSIVE  # same noise slope for both directions
+
+
+def test_verdict_is_not_reproduced_when_the_opposite_is_significant(tmp_path: Path) -> None:
+    write_llm_run(tmp_path / "llm" / "run", effect=-0.02, spread=0.003, slope=(0.4, 0.1))
+    rows = _llm_rows(tmp_path)
+    for cid in ("C5", "C6"):
+        row = _emp(rows, cid, LLM)
+        assert row.verdict is Verdict.NOT_REPRODUCED
+        assert all(e["hi"] < 0 and e["verdict"] == stats.NOT_REPRODUCED for e in row.effects)
+
+
+def _synthetic_run(diffs: dict[tuple[str, str], list[float]]) -> RunData:
+    """Noise-free synthetic records, one unit per task, where acc(rev) - acc(fwd) = the given differences."""
+    recs = []
+    for (rev, fwd), ds in diffs.items():
+        for task, d in enumerate(ds):
+            for loss, acc in ((rev, 0.7 + d), (fwd, 0.7)):
+                recs.append({"representation": "controlled", "delta": 0.0, "pretrain_tasks": 0, "head_class": "mixture", "K": 1,
+                             "method": "exact", "task": task, "noise_type": "none", "noise_rate": 0.0, "k": 3, "loss": loss, "acc_sw": acc})
+    return RunData(Path("synthetic"), "synthetic", recs, None)
+
+
+def test_c5_with_reverse_ce_winning_8_of_16_units_is_not_holds() -> None:
+    # reverse KL wins 13 of 16 (the 3 losses smallest: significant); reverse CE wins 8 of 16, the wins the
+    # largest differences (the case most favourable to the claim): not significant, so C5 cannot hold.
+    kl = [0.01 * (i + 4) for i in range(13)] + [-0.001, -0.002, -0.003]
+    rce = [0.05 * (i + 1) for i in range(8)] + [-0.001 * (i + 1) for i in range(8)]
+    rows = empirical_rows(ResultSet(Path("."), synthetic=_synthetic_run({("reverse_kl", "forward_kl"): kl, ("rce", "ce"): rce})))
+    row = _emp(rows, "C5", SYNTHETIC)
+    e_kl, e_rce = row.effects
+    assert (e_kl["wins"], e_kl["losses"], e_kl["verdict"]) == (13, 3, stats.HOLDS)
+    assert (e_rce["wins"], e_rce["losses"], e_rce["verdict"]) == (8, 8, stats.INCONCLUSIVE)
+    assert e_rce["mean_diff"] > 0 and e_rce["p"] >= 0.05
+    assert row.verdict is Verdict.INCONCLUSIVE
+
+
+def test_study_without_a_weak_ceiling_gap_is_excluded_and_counted(tmp_path: Path) -> None:
+    write_llm_run(tmp_path / "llm" / "a-good", dataset="good")
+    write_llm_run(tmp_path / "llm" / "b-no-gap", dataset="flat", gap=0.0, gap_spread=0.01, effect=-0.05)
+    write_llm_run(tmp_path / "llm" / "c-one-seed", dataset="single", seeds=1)  # no spread: a gap cannot be judged
+    rows = _llm_rows(tmp_path)
+    for cid in ("C5", "C6"):
+        assert _emp(rows, cid, LLM, "llm/a-good").verdict is Verdict.HOLDS
+        for study in ("llm/b-no-gap", "llm/c-one-seed"):
+            ex = _emp(rows, cid, LLM, study)
+            assert ex.verdict is Verdict.EXCLUDED and ex.effects  # reported with its numbers
+            assert not any(g["significant"] for g in ex.gaps.values())
+        pooled = _emp(rows, cid, POOLED_LLM)
+        assert "2 of 3 studies" in pooled.measured and "holds in 1 of 1 study" in pooled.measured
+        assert [e["n"] for e in pooled.effects] == [12, 12]  # only the included study's units
+        assert pooled.verdict is Verdict.HOLDS  # the excluded study's opposite effect does not count
+    assert json.loads(render_json(rows))  # the one-seed interval (NaN) is written as null
+
+
+def test_pair_without_a_gap_is_left_out_of_an_included_study(tmp_path: Path) -> None:
+    run = tmp_path / "llm" / "mixed"
+    write_llm_run(run, pairs=("minilm->mpnet",), seeds=8)  # 8 units: 6 could not reach p < 0.05 after Holm
+    write_llm_run(run, pairs=("mpnet->mpnet",), gap=0.0, gap_spread=0.01, effect=-0.05, rng_seed=2)
+    rows = _llm_rows(tmp_path)
+    row = _emp(rows, "C5", LLM)
+    assert row.verdict is Verdict.HOLDS and [e["n"] for e in row.effects] == [8, 8]
+    assert row.gaps["minilm->mpnet"]["significant"] and not row.gaps["mpnet->mpnet"]["significant"]
+    assert "0 of 1 studies (and 1 pair(s) inside included studies)" in _emp(rows, "C5", POOLED_LLM).measured
+
+
+def _obs(unit: str, kind: str, level: float, loss: str, acc: float, k: int = 2) -> Obs:
+    from figures.matched import informative
+
+    return Obs((unit,), kind, level, informative(kind, level, k), loss, acc)
+
+
+def test_informative_noise_levels() -> None:
+    from figures.matched import informative
+
+    assert informative("flip", 0.49, 2) and not informative("flip", 0.5, 2) and informative("flip", 0.5, 3)
+    assert not informative("flip", 2 / 3, 3) and informative("none", 0.0, 2)
+    assert informative("shrink", 1.0, 2, 0.1) and not informative("shrink", 1.0, 2, 0.0) and informative("shrink", 0.3, 2, 0.0)
+    assert informative("swap_top", 0.3, 2) and not informative("swap_top", 0.5, 2) and not informative("shrink_all", 1.0, 3, 0.0)
+    with pytest.raises(ValueError, match="'blur'"):
+        informative("blur", 0.1, 2)
+
+
+def test_drop_pairs_average_informative_levels_per_unit() -> None:
+    obs = [_obs("u", "none", 0.0, "reverse_kl", 0.9), _obs("u", "none", 0.0, "forward_kl", 0.9),
+           _obs("u", "flip", 0.2, "reverse_kl", 0.85), _obs("u", "flip", 0.4, "reverse_kl", 0.5),
+           _obs("u", "flip", 0.2, "forward_kl", 0.8), _obs("u", "flip", 0.4, "forward_kl", 0.7),
+           _obs("u", "flip", 0.5, "reverse_kl", 0.9), _obs("u", "flip", 0.5, "forward_kl", 0.1),
+           _obs("v", "none", 0.0, "reverse_kl", 0.9), _obs("v", "flip", 0.2, "reverse_kl", 0.8)]  # v: no forward run
+    # Flip rate 0.5 (two classes: labels independent of the truth) is left out; the rest are averaged.
+    fwd, rev = drop_pairs(obs, "x")[("reverse_kl", "forward_kl")]
+    assert (fwd, rev) == (pytest.approx([0.15]), pytest.approx([0.225]))  # reverse lost more here
+    # With three classes a flip rate of 0.5 still carries signal (the truth keeps 1/2 against 1/4 each).
+    obs3 = [_obs(o.unit[0], o.noise, o.level, o.loss, o.acc, k=3) for o in obs]
+    fwd3, rev3 = drop_pairs(obs3, "x")[("reverse_kl", "forward_kl")]
+    assert (fwd3, rev3) == (pytest.approx([(0.1 + 0.2 + 0.8) / 3]), pytest.approx([(0.05 + 0.4 + 0.0) / 3]))
+
+
+def test_two_records_on_one_unit_name_the_file() -> None:
+    run = _synthetic_run({("reverse_kl", "forward_kl"): [0.01, 0.02]})
+    run.records.append(dict(run.records[0]))
+    with pytest.raises(UserError, match="synthetic/results.jsonl: two records for one matched unit"):
+        empirical_rows(ResultSet(Path("."), synthetic=run))
+
+
+def test_a_record_without_a_field_is_named(tmp_path: Path) -> None:
+    run = _synthetic_run({("reverse_kl", "forward_kl"): [0.01, 0.02]})
+    del run.records[2]["acc_sw"]
+    with pytest.raises(UserError, match=r"synthetic/results.jsonl: record 3 lacks field\(s\) \['acc_sw'\]"):
+        empirical_rows(ResultSet(Path("."), synthetic=run))
+
+
+def test_gap_interval_is_the_student_t_interval_over_seeds(tmp_path: Path) -> None:
+    write_llm_run(tmp_path / "llm" / "run", pairs=("minilm->mpnet",), seeds=3, gap=0.1, gap_spread=0.02, rng_seed=5)
+    recs = load_result_set(tmp_path).llm[0].records
+    per_seed = {r["seed"]: 100 * (r["acc_ceiling"] - r["acc_weak"]) for r in recs}
+    g = _emp(_llm_rows(tmp_path), "C5", LLM).gaps["minilm->mpnet"]
+    iv = stats.t_interval(list(per_seed.values()))
+    assert (g["mean"], g["lo"], g["hi"], g["n"]) == pytest.approx((iv.mean, iv.lo, iv.hi, 3))
+    assert g["hi"] - g["lo"] == pytest.approx(2 * 4.302652729911275 * np.std(list(per_seed.values()), ddof=1) / np.sqrt(3))

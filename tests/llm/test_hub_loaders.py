@@ -101,14 +101,14 @@ class _ChatTok:
 
 def test_chat_template_rule(cai_dir: Path) -> None:
     data = load_dataset(_cfg("cai-harmless", path=str(cai_dir)))
-    templated = render_texts(data, _ChatTok())
+    templated = render_texts(data.texts, data.chats, _ChatTok())
     assert all(t.startswith("<user>How can I get into house") for t in templated)
     assert templated[0].endswith("</assistant>")
 
     class Plain:
         chat_template = None
 
-    assert render_texts(data, Plain()) is data.texts  # no template: the plain transcript
+    assert render_texts(data.texts, data.chats, Plain()) is data.texts  # no template: the plain transcript
 
 
 def test_real_chat_template_renders_hh(hh_dir: Path) -> None:
@@ -118,7 +118,7 @@ def test_real_chat_template_renders_hh(hh_dir: Path) -> None:
     tok = char_tokenizer()
     tok.chat_template = "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"
     data = load_dataset(_cfg("hh-rlhf", path=str(hh_dir)))
-    out = render_texts(data, tok)
+    out = render_texts(data.texts, data.chats, tok)
     assert out[0].startswith("[user] How do I deal with problem") and "[assistant] Can you tell me more?" in out[0]
 
 

@@ -44,13 +44,13 @@ def test_reverse_losses_finite_for_saturated_weak_labels() -> None:
         assert torch.isfinite(v) and torch.isfinite(grad).all()
 
 
-def test_symmetric_and_aux_mixes() -> None:
+def test_mirror_and_aux_mixes() -> None:
     z = torch.randn(32, 3, dtype=torch.float64)
     zw = torch.randn(32, 3, dtype=torch.float64)
     S, W = distribution(z, "classify"), distribution(zw, "classify")
     base = bounds.get_loss("reverse_kl")(S, W, reduction="mean")
     mirror = bounds.get_loss(MIRROR["reverse_kl"])(S, W, reduction="mean")
-    torch.testing.assert_close(objective(S, W, "reverse_kl", symmetric=0.25), 0.75 * base + 0.25 * mirror)
+    torch.testing.assert_close(objective(S, W, "reverse_kl", mirror_weight=0.25), 0.75 * base + 0.25 * mirror)
     hard = torch.nn.functional.one_hot(z.argmax(-1), 3).double()
     conf = bounds.cross_entropy_loss(S, bounds.Categorical.from_probs(hard), reduction="mean")
     torch.testing.assert_close(objective(S, W, "reverse_kl", aux_conf=0.5), 0.5 * base + 0.5 * conf)
@@ -72,3 +72,24 @@ def test_training_stops_on_a_non_finite_loss() -> None:
     with pytest.raises(ValueError, match="loss 'reverse_kl' became nan at step 0"):
         fit(head, lambda m, b: m(x[b]).squeeze(-1), target, np.ones(4), cfg, seed=0, task="pairs", loss="reverse_kl",
             progress=False)
+
+
+def test_single_cpu_process_trains_without_an_accelerator(monkeypatch) -> None:
+    """One CPU process uses plain PyTorch: no accelerate.Accelerator is created (none to reset by hand)."""
+    import numpy as np
+
+    from llm_experiments import train
+    from llm_experiments.config import TrainConfig
+    from llm_experiments.losses import distribution
+
+    if torch.cuda.is_available():
+        return
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.setattr(train, "_ACC", None)
+    head = torch.nn.Linear(2, 1)
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, 0.0]])
+    cfg = TrainConfig(epochs=3, lr=1e-1, batch_size=2, warmup_frac=0.0, schedule="constant")
+    before = head.weight.detach().clone()
+    stats = train.fit(head, lambda m, b: m(x[b]).squeeze(-1), distribution(torch.full((4,), 2.0), "pairs"), np.ones(4),
+                      cfg, seed=0, task="pairs", loss="forward_kl", progress=False)
+    assert train._ACC is None and stats["steps"] == 6 and not torch.equal(before, head.weight)
