@@ -7,7 +7,7 @@ ASSETS  := $(VENV)/.assets
 DECODERS := $(VENV)/.decoders
 PIP     := $(BIN)/pip -q --disable-pip-version-check
 
-.PHONY: install assets assets-full test test-slow reproduce reproduce-full bench clean
+.PHONY: install assets assets-full test test-slow test-slurm reproduce reproduce-full bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -43,9 +43,19 @@ assets-full: $(DECODERS)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# Every property test with 10^5 examples (hours), plus the tests marked slow.
+# Every property test with 10^5 examples (hours).
 test-slow: $(STAMP)
-	HYPOTHESIS_PROFILE=slow $(BIN)/python -m pytest -q -m "slow or not slow"
+	HYPOTHESIS_PROFILE=slow $(BIN)/python -m pytest -q -m "not slurm"
+
+# The smoke grid as jobs of a real one-node Slurm on localhost (as root; installs slurm-wlm and munge
+# with apt-get when they are missing). The daemons are stopped whatever the test's outcome.
+SLURM_LOCAL_DIR ?= /tmp/revkl-slurm
+
+test-slurm: $(STAMP)
+	command -v slurmctld >/dev/null || scripts/slurm_local.sh install
+	SLURM_LOCAL_DIR=$(SLURM_LOCAL_DIR) scripts/slurm_local.sh start
+	SLURM_CONF=$(SLURM_LOCAL_DIR)/slurm.conf $(BIN)/python -m pytest -q -m slurm tests/llm/test_slurm.py; \
+		rc=$$?; SLURM_LOCAL_DIR=$(SLURM_LOCAL_DIR) scripts/slurm_local.sh stop; exit $$rc
 
 reproduce: $(ASSETS)
 	$(BIN)/revkl reproduce

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import softmax
 
 from bounds.divergences import check_probs
 
@@ -189,10 +190,7 @@ class SoftmaxLinearClass:
         return np.einsum("bnd,bkd->bnk", self.features, W)
 
     def predict(self, W: np.ndarray) -> np.ndarray:
-        z = self.logits(W)
-        z = z - z.max(axis=-1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(axis=-1, keepdims=True)
+        return softmax(self.logits(W), axis=-1)
 
 
 ModelClass = StochasticMatrixClass | MixtureClass | SoftmaxLinearClass

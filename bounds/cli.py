@@ -7,8 +7,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bounds", help="theory core: verify the theorems, check your own arrays, run the derivations",
@@ -23,16 +21,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--out", type=Path, help="write the JSON report here")
     v.add_argument("--only", nargs="+", metavar="RESULT", help="check only these results (e.g. T4 NT-forward-convex)")
-    v.add_argument("--no-progress", action="store_true")
+    v.add_argument("--no-progress", action="store_true", help="no progress bar (terminal) or progress lines every 30 s (log file)")
     v.set_defaults(handler=_verify)
 
     c = bsub.add_parser("check", help="report every applicable bound for your own F*, F_w, F_sw arrays",
                         description="Arrays are n x k probabilities in .npy or .csv files (one row per example). "
-                        "Only T1-T3 apply without knowing the strong class and how F_sw was trained.")
+                        "Without the strong model class only T1-T3 apply; give --features and --class to fit each "
+                        "loss over that class and check T4-T6 with their hypotheses.")
     c.add_argument("--fstar", type=Path, required=True, help="ground truth F* (one-hot rows for hard labels)")
     c.add_argument("--fw", type=Path, required=True, help="weak model predictions F_w")
     c.add_argument("--fsw", type=Path, required=True, help="strong-on-weak predictions F_sw")
-    c.add_argument("--gamma", type=float, help="claimed floor on F_w and F_sw (default: their smallest entry)")
+    c.add_argument("--gamma", type=float, help="claimed floor on F_w and F_sw, in (0, their smallest entry] (default: that entry)")
+    c.add_argument("--features", type=Path, help="the strong model's frozen features: n x m simplex rows (stochastic), "
+                   "n x d (softmax) or L x n x k heads (mixture), .npy or .csv (csv: 2-D only)")
+    c.add_argument("--class", dest="model_class", choices=("stochastic", "softmax", "mixture"),
+                   help="the strong class over --features: F = A h (A column-stochastic), softmax(W h), or mixtures of heads")
     c.add_argument("--json", action="store_true", help="print JSON instead of a table")
     c.set_defaults(handler=_check)
 
@@ -42,8 +45,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _verify(args: argparse.Namespace) -> int:
     from bounds.verify import failed, format_table, unrefuted, verify, write_json
+    from revkl.runfolder import UserError, check_writable_file
 
-    report = verify(args.instances, args.seed, results=args.only, progress=not args.no_progress and sys.stderr.isatty())
+    if args.out:
+        check_writable_file(args.out)
+    if args.instances < 1:
+        raise UserError(f"--instances: must be >= 1, got {args.instances}")
+    tty = sys.stderr.isatty()
+    report = verify(args.instances, args.seed, results=args.only, progress=not args.no_progress and tty,
+                    log=None if args.no_progress or tty else lambda line: print(line, file=sys.stderr, flush=True))
     print(format_table(report))
     print(f"\n{report['_meta']['elapsed_s']:.1f} s for {args.instances} instances per result (seed {args.seed})")
     if args.out:
@@ -58,57 +68,23 @@ def _verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_array(path: Path, name: str) -> np.ndarray:
-    """An n x k array from .npy or .csv (comma separated, no header)."""
-    if not path.exists():
-        raise ValueError(f"{name}: file not found: {path}")
-    if path.suffix == ".npy":
-        a = np.load(path)
-    elif path.suffix == ".csv":
-        a = np.loadtxt(path, delimiter=",", ndmin=2)
-    else:
-        raise ValueError(f"{name}: expected a .npy or .csv file, got {path.name}")
-    if a.ndim != 2:
-        raise ValueError(f"{name}: expected an n x k array, got shape {a.shape}")
-    return a.astype(np.float64)
-
-
 def _check(args: argparse.Namespace) -> int:
-    from bounds.theorems import THEOREMS, Instances, applicable, forward_misfit, gap, reverse_misfit
+    from bounds.check import check_arrays, exit_code, format_summary, load_array
+    from revkl.runfolder import UserError
 
     try:
+        if (args.features is None) != (args.model_class is None):
+            raise UserError("--features and --class: give both (the features and which class they define) or neither")
         arrays = {n: load_array(getattr(args, n), n) for n in ("fstar", "fw", "fsw")}
-        inst = Instances(arrays["fstar"], arrays["fw"], arrays["fsw"],
-                         gamma=None if args.gamma is None else np.array([args.gamma]))
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    results = applicable(inst)
-    summary = {
-        "n": inst.fstar.shape[1], "k": inst.fstar.shape[2],
-        "err_w": float(inst.err(inst.fw)[0]), "err_sw": float(inst.err(inst.fsw)[0]), "gap": float(gap(inst)[0]),
-        "forward_misfit": float(forward_misfit(inst)[0]), "reverse_misfit": float(reverse_misfit(inst)[0]),
-        "gamma": float(inst.floor()[0]),
-        "bounds": {name: {"title": THEOREMS[name].title, "lhs": float(r.lhs[0]), "rhs": float(r.rhs[0]),
-                          "slack": float(r.slack[0]), "holds": bool(r.holds[0])}
-                   for name, r in results.items()},
-    }
-    if args.json:
-        print(json.dumps(summary, indent=1))
-    else:
-        print(f"n={summary['n']} k={summary['k']}  Err(F_w)={summary['err_w']:.6g}  Err(F_sw)={summary['err_sw']:.6g}  "
-              f"gap={summary['gap']:.6g}")
-        print(f"misfit: forward {summary['forward_misfit']:.6g}, reverse {summary['reverse_misfit']:.6g};  gamma={summary['gamma']:.3g}")
-        if not results:
-            print("no result applies (T1-T3 need F_w, F_sw > 0)")
-        for name, r in summary["bounds"].items():
-            verdict = "holds" if r["holds"] else "VIOLATED"
-            if name == "T3":  # a lower bound: show it the way it is stated, gap >= bound
-                shown = f"gap {-r['lhs']:.6g} >= {-r['rhs']:.6g}"
-            else:
-                shown = f"{r['lhs']:.6g} <= {r['rhs']:.6g}"
-            print(f"  {name} ({r['title']}): {shown}  slack {r['slack']:.3g}  {verdict}")
-    return 0 if all(r["holds"] for r in summary["bounds"].values()) else 1
+        features = None
+        if args.features is not None:
+            features = load_array(args.features, "features", ndim=3 if args.model_class == "mixture" else 2)
+        summary = check_arrays(arrays["fstar"], arrays["fw"], arrays["fsw"], gamma=args.gamma, features=features,
+                               class_kind=args.model_class)
+    except ValueError as err:  # the arrays' validation (bounds.quantities.Instances) raises ValueError
+        raise UserError(str(err)) from None
+    print(json.dumps(summary, indent=1) if args.json else format_summary(summary))
+    return exit_code(summary)
 
 
 def _derive(args: argparse.Namespace) -> int:

@@ -143,14 +143,24 @@ def entropy(p: Categorical | Any, *, reduction: Reduction = "none", weights: Any
 
 
 def kl(p: Categorical | Any, q: Categorical | Any, *, reduction: Reduction = "none", weights: Any = None) -> Array:
-    r""":math:`\mathrm{KL}(p\,\|\,q) = \sum_i p_i \log(p_i/q_i)`; 0 where p_i = 0, +inf where p_i > 0 = q_i."""
+    r""":math:`\mathrm{KL}(p\,\|\,q) = \sum_i p_i \log(p_i/q_i)`; 0 where p_i = 0, +inf where p_i > 0 = q_i.
+
+    Summed in the form :math:`\sum_i [p_i \log(p_i/q_i) - p_i + q_i] = \sum_i p_i\,(e^{d_i} - 1 - d_i)`,
+    :math:`d_i = \log q_i - \log p_i` (equal to KL when both rows sum to 1): every term is >= 0, and
+    for |d_i| < 1 it is computed as p_i (expm1(d_i) - d_i), which keeps its relative accuracy as
+    q -> p (the plain form loses everything below ~1e-16 * H(p) to cancellation).
+    """
     P, Q = _pair(p, q, "p", "q")
     o = ops(P.log_probs)
-    pr = P.probs
+    pr, qr = P.probs, Q.probs
     pos = pr != 0  # not "> 0": a NaN must propagate, never be masked as an empty class
-    lp = o.where(pos, P.log_probs, o.zeros_like(P.log_probs))
-    lq = o.where(pos, Q.log_probs, o.zeros_like(Q.log_probs))
-    return _reduce(o.sum(o.where(pos, pr * (lp - lq), o.zeros_like(pr))), reduction, weights)
+    d = o.where(pos, Q.log_probs - o.where(pos, P.log_probs, o.zeros_like(P.log_probs)), o.zeros_like(P.log_probs))
+    small = o.clip(d, -1.0, 1.0)  # clipped so the unused branch never produces inf (or a NaN gradient)
+    near = pr * (o.expm1(small) - small)
+    with _quiet_log():
+        far = qr - pr - pr * d
+    term = o.where(pos, o.where(o.abs(d) < 1.0, near, far), qr)
+    return _reduce(o.sum(term), reduction, weights)
 
 
 def cross_entropy(p: Categorical | Any, q: Categorical | Any, *, reduction: Reduction = "none", weights: Any = None) -> Array:
@@ -197,6 +207,12 @@ def reverse_cross_entropy(strong: Categorical | Any, weak: Categorical | Any, **
     return cross_entropy(S, W, **kw)
 
 
+def symmetric_kl(strong: Categorical | Any, weak: Categorical | Any, **kw: Any) -> Array:
+    r"""Symmetric KL, the mean of both directions: :math:`\tfrac12[\mathrm{KL}(F_w\|F_{sw}) + \mathrm{KL}(F_{sw}\|F_w)]`."""
+    S, W = _pair(strong, weak, "strong", "weak")
+    return 0.5 * (kl(W, S, **kw) + kl(S, W, **kw))
+
+
 LossFn = Callable[..., Array]
 
 #: Name -> loss. The registry every trainer in revkl looks losses up in.
@@ -205,10 +221,13 @@ LOSSES: dict[str, LossFn] = {
     "reverse_kl": reverse_kl,
     "ce": cross_entropy_loss,
     "rce": reverse_cross_entropy,
+    "symmetric_kl": symmetric_kl,
 }
 
-#: Which misfit direction each loss trains: 'forward' = KL(F_w || F_sw), 'reverse' = KL(F_sw || F_w).
-LOSS_DIRECTION: dict[str, str] = {"forward_kl": "forward", "ce": "forward", "reverse_kl": "reverse", "rce": "reverse"}
+#: Which misfit direction each loss trains: 'forward' = KL(F_w || F_sw), 'reverse' = KL(F_sw || F_w),
+#: 'symmetric' = the mean of both.
+LOSS_DIRECTION: dict[str, str] = {"forward_kl": "forward", "ce": "forward", "reverse_kl": "reverse", "rce": "reverse",
+                                  "symmetric_kl": "symmetric"}
 
 
 def get_loss(name: str) -> LossFn:
@@ -232,7 +251,7 @@ def misfit(strong: Categorical | Any, weak: Categorical | Any, direction: str, *
 
 
 def check_probs(p: Array, *, name: str = "probs", atol: float = PROB_ATOL) -> Array:
-    """Validate probabilities on the last axis and return them with tiny negatives set to 0.
+    """Validate probabilities on the last axis; return them with tiny negatives set to 0, rows renormalised.
 
     Raises ValueError naming ``name`` for: no class axis, NaN or inf, entries below -atol,
     rows whose sum differs from 1 by more than atol.
@@ -247,10 +266,11 @@ def check_probs(p: Array, *, name: str = "probs", atol: float = PROB_ATOL) -> Ar
     if o.any(p < -atol):
         raise ValueError(f"{name}: probabilities must be non-negative (min {o.min(p):.3g})")
     p = o.where(p < 0, o.zeros_like(p), p)
-    dev = o.abs(o.sum(p) - 1.0)
+    total = o.sum(p)
+    dev = o.abs(total - 1.0)
     if o.any(dev > atol):
         raise ValueError(f"{name}: each row must sum to 1 within {atol:g} (worst |sum - 1| = {o.max(dev):.3g})")
-    return p
+    return p / total[..., None]
 
 
 def _check_ndim(x: Array, name: str, ndim: int) -> None:

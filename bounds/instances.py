@@ -5,6 +5,10 @@ provenance fields (class kind, training loss, certificate, realizability) are fi
 was actually constructed and solved, never asserted.
 
 Families:
+* ``extremal``: k = 2 (whatever k is asked for), F_w = (1/2 + a, 1/2 - a), F_sw = F_w -/+ t (1, -1), F* on the
+  smaller class, tiny a and t: the limit in which every step of the T1/T2/T3 proofs is tight (log is
+  (1/gamma)-Lipschitz near gamma, max_i |p_i - q_i| = TV for k = 2, Pinsker is exact to first order near
+  uniform, Jensen is exact for identical rows), so gap / bound -> 1;
 * ``dirichlet``: all distributions from Dirichlet(c), c drawn in [0.3, 5];
 * ``near-boundary``: entries down to 1e-8 (Dirichlet(0.1) mixed with a tiny uniform floor);
 * ``close``: F_sw a small multiplicative perturbation of F_w (small misfit, the regime of the bounds' constants);
@@ -14,15 +18,14 @@ Families:
 
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
+from scipy.special import softmax
 
 from bounds.classes import MixtureClass, SoftmaxLinearClass, StochasticMatrixClass, random_simplex_params
-from bounds.solvers import fit, frank_wolfe_gap
-from bounds.theorems import Instances
+from bounds.quantities import Instances
+from bounds.solvers import fit, frank_wolfe_gap, softmax_global_check
 
-UNIVERSAL_FAMILIES = ("dirichlet", "near-boundary", "close", "one-hot")
+UNIVERSAL_FAMILIES = ("extremal", "dirichlet", "near-boundary", "close", "one-hot")
 WEAK_FAMILIES = ("noisy", "independent", "near-boundary")
 
 
@@ -44,8 +47,20 @@ def _floored(rng: np.random.Generator, shape: tuple[int, ...], k: int) -> np.nda
     return (1 - k * eps) * _dirichlet(rng, shape, k, 0.1) + eps
 
 
+def extremal(rng: np.random.Generator, B: int, n: int) -> Instances:
+    """The sharpness family (module docstring): n identical binary rows per instance."""
+    a = 10.0 ** rng.uniform(-6, -2, size=(B, 1, 1))
+    t = 10.0 ** rng.uniform(-8, -3, size=(B, 1, 1)) * rng.choice([-1.0, 1.0], size=(B, 1, 1))
+    fw = np.concatenate([0.5 + a, 0.5 - a], axis=2)
+    fsw = fw + t * np.array([-1.0, 1.0])
+    fstar = np.broadcast_to(np.array([0.0, 1.0]), (B, n, 2))
+    return Instances(fstar, np.broadcast_to(fw, (B, n, 2)), np.broadcast_to(fsw, (B, n, 2)), family="extremal")
+
+
 def universal(rng: np.random.Generator, B: int, n: int, k: int, family: str) -> Instances:
     """Unstructured (F*, F_w, F_sw) for T1-T3: no class, no training."""
+    if family == "extremal":
+        return extremal(rng, B, n)
     shape = (B, n)
     c = float(rng.uniform(0.3, 5.0))
     fstar = _dirichlet(rng, shape, k, c)
@@ -56,8 +71,7 @@ def universal(rng: np.random.Generator, B: int, n: int, k: int, family: str) -> 
     elif family == "close":
         fw = _dirichlet(rng, shape, k, c)
         logits = np.log(fw) + rng.normal(scale=10.0 ** rng.uniform(-3, -0.5), size=shape + (k,))
-        fsw = np.exp(logits - logits.max(-1, keepdims=True))
-        fsw /= fsw.sum(-1, keepdims=True)
+        fsw = softmax(logits, axis=-1)
     elif family == "one-hot":
         fstar = np.eye(k)[rng.integers(0, k, size=shape)]
         fw, fsw = _dirichlet(rng, shape, k, c), _dirichlet(rng, shape, k, c)
@@ -130,7 +144,11 @@ def approximate_or_misspecified(rng: np.random.Generator, B: int, n: int, k: int
 
 
 def fitted_softmax(rng: np.random.Generator, B: int, n: int, k: int, family: str, loss: str) -> Instances:
-    """Realizable softmax-linear instances: features N(0, 1) plus a bias column, F* = softmax(W* h)."""
+    """Realizable softmax-linear instances: features N(0, 1) plus a bias column, F* = softmax(W* h).
+
+    Reverse-loss fits are non-convex: the fit records its smallest Hessian eigenvalue, and for k = 2
+    whether a grid search refined by Newton finds no lower objective (:func:`bounds.solvers.softmax_global_check`).
+    """
     d = int(rng.integers(1, 5)) + 1
     h = np.concatenate([rng.normal(size=(B, n, d - 1)), np.ones((B, n, 1))], axis=2)
     model = SoftmaxLinearClass(h, k)
@@ -138,27 +156,8 @@ def fitted_softmax(rng: np.random.Generator, B: int, n: int, k: int, family: str
     fstar = model.predict(w_star)
     fw = weak_labels(rng, fstar, family)
     res = fit(model, fw, loss, max_iter=100, starts=2)
+    glob = softmax_global_check(model, fw, loss, res) if k == 2 and loss in ("reverse_kl", "rce") else None
+    resid = np.abs(fstar - model.predict(w_star)).max((1, 2))
     return Instances(fstar, fw, res.pred, model_kind=model.kind, trained_with=loss, certificate=res.certificate,
-                     fstar_class_residual=np.zeros(B), features=h, w_sw=res.params, w_star=w_star,
-                     family=f"softmax/{family}")
-
-
-Generator = Callable[[np.random.Generator, int, int, int], Instances]
-
-
-def _pick(rng: np.random.Generator, families: tuple[str, ...]) -> str:
-    return str(rng.choice(families))
-
-
-#: Result name -> generator of a batch (rng, B, n, k); n and k are drawn by the caller.
-GENERATORS: dict[str, Generator] = {
-    "T0": lambda r, B, n, k: fitted_convex(r, B, n, k, _pick(r, WEAK_FAMILIES), "squared"),
-    "T1": lambda r, B, n, k: universal(r, B, n, k, _pick(r, UNIVERSAL_FAMILIES)),
-    "T2": lambda r, B, n, k: universal(r, B, n, k, _pick(r, UNIVERSAL_FAMILIES)),
-    "T3": lambda r, B, n, k: universal(r, B, n, k, _pick(r, UNIVERSAL_FAMILIES)),
-    "T4": lambda r, B, n, k: fitted_convex(r, B, n, k, _pick(r, WEAK_FAMILIES), "reverse_kl"),
-    "T5": lambda r, B, n, k: fitted_softmax(r, B, n, k, _pick(r, ("noisy", "independent")), "forward_kl"),
-    "T6": lambda r, B, n, k: approximate_or_misspecified(r, B, n, k, _pick(r, WEAK_FAMILIES)),
-    "NT-forward-convex": lambda r, B, n, k: fitted_convex(r, B, n, k, _pick(r, WEAK_FAMILIES), "forward_kl"),
-    "NT-reverse-softmax": lambda r, B, n, k: fitted_softmax(r, B, n, k, _pick(r, ("noisy", "independent")), "reverse_kl"),
-}
+                     fstar_class_residual=resid, features=h, w_sw=res.params, w_star=w_star,
+                     min_hessian_eig=res.min_hessian_eig, global_search=glob, family=f"softmax/{family}")

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.special import logsumexp, softmax
 
 from bounds.classes import MixtureClass, ModelClass, SoftmaxLinearClass, StochasticMatrixClass
 from bounds.divergences import check_probs
@@ -95,7 +96,11 @@ def fit(
 
 
 def pointwise(loss: str, F: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(value per (j, i), first derivative, second derivative) of the separable loss in F."""
+    """(value per (j, i), first derivative, second derivative) of the separable loss in F.
+
+    Own closed forms because the solvers need each loss's first and second derivatives per entry of F,
+    which bounds.divergences (values only) does not give; tests check the values agree with bounds.LOSSES.
+    """
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if loss == "reverse_kl":
             logr = np.log(F) - np.log(T)
@@ -374,7 +379,7 @@ def _softmax_derivatives(model: SoftmaxLinearClass, W: np.ndarray, T: np.ndarray
             v = -np.log(T)
         else:
             a = model.logits(W)
-            v = a - _logsumexp(a)[..., None] - np.log(T)  # log p without underflow
+            v = a - logsumexp(a, axis=-1, keepdims=True) - np.log(T)  # log p without underflow
         c = v - (p * v).sum(-1, keepdims=True)
         g = p * c
         Hs = _diag(p * c) - p[..., :, None] * p[..., None, :] * (c[..., :, None] + c[..., None, :])
@@ -388,11 +393,6 @@ def _softmax_derivatives(model: SoftmaxLinearClass, W: np.ndarray, T: np.ndarray
     outer = (h[..., :, None] * h[..., None, :]).reshape(B, n, d * d)
     hess = (np.swapaxes(Hw, 1, 2) @ outer).reshape(B, k - 1, k - 1, d, d).transpose(0, 1, 3, 2, 4)
     return grad, hess
-
-
-def _logsumexp(a: np.ndarray) -> np.ndarray:
-    top = a.max(axis=-1, keepdims=True)
-    return (top + np.log(np.exp(a - top).sum(axis=-1, keepdims=True)))[..., 0]
 
 
 def _diag(x: np.ndarray) -> np.ndarray:
@@ -443,3 +443,41 @@ def _newton_softmax(model: SoftmaxLinearClass, T: np.ndarray, loss: str, w: np.n
         W[idx] = Wi
         active[idx[done | ~accepted]] = False
     return W, it
+
+
+def softmax_global_check(model: SoftmaxLinearClass, target: Any, loss: str, result: Fit, weights: Any = None,
+                         points: int = 729, rel_tol: float = 1e-9) -> np.ndarray:
+    """k = 2 only: True where no point of a grid over the free row of W, refined by Newton, beats ``result``.
+
+    The grid has ``floor(points ** (1/d))`` (at least 3) values per coordinate on [-R, R], R = 2 max(1, |W_sw|_inf);
+    the best grid point of each instance is refined by the same regularised Newton as the fit. A refined
+    objective below the fit's by more than ``rel_tol (1 + |f|)`` means the fit is not a global minimum.
+    """
+    if model.num_classes != 2:
+        raise ValueError(f"softmax_global_check: needs k = 2, got k = {model.num_classes}")
+    T = check_probs(np.asarray(target, dtype=np.float64).reshape(model.batch, model.n, 2), name="target")
+    base = "forward_kl" if loss == "ce" else loss
+    w = _normalised_weights(weights, model.batch, model.n)
+    B, d = model.batch, model.features.shape[2]
+    W = result.params - result.params[:, 1:2, :]
+    R = 2.0 * np.maximum(1.0, np.abs(W).max((1, 2)))
+    G = max(3, int(points ** (1.0 / d)))
+    axes = np.stack(np.meshgrid(*[np.linspace(-1.0, 1.0, G)] * d, indexing="ij"), -1).reshape(-1, d)  # (P, d)
+    best_obj = np.full(B, np.inf)
+    best_w = np.zeros((B, d))
+    for chunk in np.array_split(axes, max(1, len(axes) // 64)):
+        cand = R[:, None, None] * chunk[None]  # (B, c, d)
+        z = np.einsum("bnd,bcd->bcn", model.features, cand)
+        F = softmax(np.stack([z, np.zeros_like(z)], -1), axis=-1)
+        obj = np.einsum("bn,bcn->bc", w, pointwise(base, F, T[:, None])[0].sum(-1))
+        i = np.nanargmin(np.where(np.isfinite(obj), obj, np.inf), axis=1)
+        o = obj[np.arange(B), i]
+        better = o < best_obj
+        best_obj = np.where(better, o, best_obj)
+        best_w = np.where(better[:, None], cand[np.arange(B), i], best_w)
+    W0 = np.zeros((B, 2, d))
+    W0[:, 0] = best_w
+    Wr, _ = _newton_softmax(model, T, base, w, W0, 1e-10, 100)
+    refined = np.minimum(_softmax_objective(model, Wr, T, base, w), best_obj)
+    f = _softmax_objective(model, W, T, base, w)
+    return refined >= f - rel_tol * (1.0 + np.abs(f))

@@ -1,97 +1,52 @@
-r"""The paper's results as objects: a statement, checkable hypotheses, two sides, and ``check``.
+r"""The paper's results as objects: statement, hypotheses, sides, instance families, tightness summary.
 
-Notation (docs/theory.md has the proofs): instances are batched, ``F*, F_w, F_sw`` have shape
-(B, n, k), expectations are weighted means over the n samples,
+Quantities and their notation are in :mod:`bounds.quantities` (``Instances``, Err, gap Δ, the
+misfits M_f and M_r). Each result owns its **relation** between a left and a right side:
 
-* :math:`\mathrm{Err}(F) = \mathbb{E}\,\mathrm{KL}(F^\star \| F)`, gap :math:`\Delta = \mathrm{Err}(F_{sw}) - \mathrm{Err}(F_w)`,
-* forward misfit :math:`M_f = \mathbb{E}\,\mathrm{KL}(F_w \| F_{sw})`, reverse misfit :math:`M_r = \mathbb{E}\,\mathrm{KL}(F_{sw} \| F_w)`.
+* ``upper``: lhs <= rhs (T0, T1, T2, T4, T6 and both non-theorems), slack = rhs - lhs;
+* ``lower``: lhs >= rhs (T3: gap >= bound), slack = lhs - rhs;
+* ``identity``: lhs = rhs (T5), slack = -|lhs - rhs|.
 
-Every theorem is checked in the form ``lhs <= rhs + allowance + tol`` where ``allowance`` is what
-the solver's certificate permits (0 for results that involve no solver) and ``tol`` covers
-floating-point rounding only. A reported violation is therefore one beyond the certificate.
+A check holds when ``slack >= -(allowance + tol)``: ``allowance`` is what the solver's certificate
+permits (0 for results that involve no solver) and ``tol`` the rounding error of both sides,
+propagated through every nonlinear step from :mod:`bounds.quantities` (plus 4 ulp of each side).
+A reported violation is therefore one beyond the certificate and beyond rounding.
 Non-theorems are claims the project REFUTES: a counterexample is an instance where the claimed
 inequality fails by more than ``COUNTEREXAMPLE_MARGIN`` while the solver certificate is below
-``CERTIFIED``.
+``CERTIFIED``. Each result also names the instance families ``revkl bounds verify`` draws for it,
+summarises how tight it was on them (for bounds, the largest ratio lhs / rhs reached: 1 means the
+constant cannot be improved on those instances), and prints itself.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Callable
+from functools import partial
+from typing import Any, Callable
 
 import numpy as np
 
-from bounds.divergences import check_probs, kl
+from bounds import instances as fam
+from bounds.quantities import (
+    EPS,
+    Instances,
+    forward_misfit,
+    gap,
+    gap_estimate,
+    monotone_error,
+    reverse_misfit,
+)
+
+__all__ = ["CERTIFIED", "COUNTEREXAMPLE_MARGIN", "THEOREMS", "CheckResult", "Hypothesis", "Instances", "NonTheorem",
+           "Sides", "Theorem", "applicable", "forward_misfit", "gap", "pinsker_constant", "reverse_misfit",
+           "sharp_lower_bound", "tv_envelope"]
 
 #: A solver result counts as an exact minimiser (for hypotheses and counterexamples) below this.
 CERTIFIED = 1e-9
 #: A counterexample must break the claimed inequality by at least this much.
 COUNTEREXAMPLE_MARGIN = 1e-6
-
-
-@dataclass
-class Instances:
-    """B instances of one shape, with the provenance that theorem hypotheses refer to.
-
-    Only ``fstar``, ``fw`` and ``fsw`` are required; the rest says how ``fsw`` was obtained.
-    """
-
-    fstar: np.ndarray  # (B, n, k)
-    fw: np.ndarray
-    fsw: np.ndarray
-    weights: np.ndarray | None = None  # (B, n), normalised on construction
-    gamma: np.ndarray | None = None  # (B,) claimed floor on F_w, F_sw; default: their smallest entry
-    model_kind: str | None = None  # "probability-convex" | "softmax-linear"
-    trained_with: str | None = None  # loss that produced fsw: "reverse_kl", "forward_kl", "squared", ...
-    certificate: np.ndarray | None = None  # (B,) Frank-Wolfe gap or gradient norm of that fit
-    fstar_class_residual: np.ndarray | None = None  # (B,) max |F* - F_theta*| for a member theta* of the class
-    fref: np.ndarray | None = None  # (B, n, k) a member F° of the class (T6 non-realizable case)
-    features: np.ndarray | None = None  # (B, n, d) softmax-linear features
-    w_sw: np.ndarray | None = None  # (B, k, d) softmax-linear parameters of F_sw
-    w_star: np.ndarray | None = None  # (B, k, d) softmax-linear parameters of F*
-    family: str = "custom"
-
-    def __post_init__(self) -> None:
-        for name in ("fstar", "fw", "fsw"):
-            a = np.asarray(getattr(self, name), dtype=np.float64)
-            if a.ndim == 2:
-                a = a[None]
-            if a.ndim != 3:
-                raise ValueError(f"{name}: expected shape (n, k) or (B, n, k), got {a.shape}")
-            setattr(self, name, check_probs(a, name=name))
-        if not (self.fstar.shape == self.fw.shape == self.fsw.shape):
-            raise ValueError(f"shape mismatch: fstar {self.fstar.shape}, fw {self.fw.shape}, fsw {self.fsw.shape}")
-        B, n, _ = self.fstar.shape
-        if n < 1:
-            raise ValueError("fstar: needs at least one sample")
-        w = np.full((B, n), 1.0) if self.weights is None else np.asarray(self.weights, dtype=np.float64).reshape(B, n)
-        if np.any(w < 0) or np.any(~np.isfinite(w)) or np.any(w.sum(1) <= 0):
-            raise ValueError("weights: must be finite, non-negative, with a positive sum")
-        self.weights = w / w.sum(1, keepdims=True)
-        if self.fref is not None:
-            self.fref = check_probs(np.asarray(self.fref, dtype=np.float64).reshape(self.fstar.shape), name="fref")
-
-    @property
-    def batch(self) -> int:
-        return self.fstar.shape[0]
-
-    def mean(self, per_sample: np.ndarray) -> np.ndarray:
-        """Weighted mean over samples: (B, n) -> (B,). Zero-weight samples contribute 0 even if infinite."""
-        return np.where(self.weights > 0, per_sample * self.weights, 0.0).sum(axis=1)
-
-    def err(self, F: np.ndarray) -> np.ndarray:
-        return self.kl_mean(self.fstar, F)
-
-    def kl_mean(self, p: np.ndarray, q: np.ndarray) -> np.ndarray:
-        """E KL(p || q), with the rounding residue below 0 clipped (KL >= 0 exactly)."""
-        return np.maximum(self.mean(kl(p, q)), 0.0)
-
-    def floor(self) -> np.ndarray:
-        """gamma: the claimed floor, or the smallest entry of F_w and F_sw (over positive-weight samples)."""
-        if self.gamma is not None:
-            return np.broadcast_to(np.asarray(self.gamma, dtype=np.float64), (self.batch,))
-        m = np.minimum(self.fw, self.fsw).min(-1)
-        return np.where(self.weights > 0, m, np.inf).min(1)
+RELATIONS = ("upper", "lower", "identity")
 
 
 @dataclass(frozen=True)
@@ -102,8 +57,19 @@ class Hypothesis:
 
 
 @dataclass
+class Sides:
+    """What a result's formula produces on a batch: both sides, the certificate allowance, the rounding bound."""
+
+    lhs: np.ndarray
+    rhs: np.ndarray
+    allowance: np.ndarray
+    rounding: np.ndarray
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
 class CheckResult:
-    """Per-instance outcome of one theorem: arrays of shape (B,)."""
+    """Per-instance outcome of one result: arrays of shape (B,). ``relation`` says how lhs and rhs compare."""
 
     theorem: str
     lhs: np.ndarray
@@ -111,17 +77,25 @@ class CheckResult:
     allowance: np.ndarray
     hypotheses: dict[str, np.ndarray]
     extras: dict[str, np.ndarray] = field(default_factory=dict)
+    relation: str = "upper"
+    rounding: np.ndarray | float = 0.0
 
     @property
     def slack(self) -> np.ndarray:
-        """rhs - lhs: how far the inequality holds (negative: it fails)."""
-        return self.rhs - self.lhs
+        """How far the relation holds (negative: it fails): rhs - lhs, lhs - rhs, or -|lhs - rhs|."""
+        with np.errstate(invalid="ignore"):
+            if self.relation == "upper":
+                return self.rhs - self.lhs
+            if self.relation == "lower":
+                return self.lhs - self.rhs
+            return -np.abs(self.lhs - self.rhs)
 
     @property
     def tol(self) -> np.ndarray:
-        """Rounding allowance 1e-10 (1 + |lhs| + |rhs|); an infinite side gets none (inf must not excuse inf)."""
+        """Propagated rounding error plus 4 ulp of each side; an infinite side gets none (inf must not excuse inf)."""
         scale = np.abs(self.lhs) + np.abs(self.rhs)
-        return 1e-10 * (1.0 + np.where(np.isfinite(scale), scale, 0.0))
+        r = np.broadcast_to(np.asarray(self.rounding, dtype=np.float64), np.shape(self.lhs))
+        return np.where(np.isfinite(r), r, 0.0) + 4 * EPS * np.where(np.isfinite(scale), scale, 0.0)
 
     @property
     def hypotheses_met(self) -> np.ndarray:
@@ -132,39 +106,101 @@ class CheckResult:
 
     @property
     def violation(self) -> np.ndarray:
-        """How far lhs exceeds rhs beyond the certificate allowance and rounding (0 if it holds)."""
-        v = self.lhs - self.rhs - self.allowance - self.tol
+        """How far the relation fails beyond the certificate allowance and rounding (0 if it holds)."""
+        with np.errstate(invalid="ignore"):
+            v = -self.slack - self.allowance - self.tol
         return np.where(np.isnan(v), np.inf, np.maximum(v, 0.0))
 
     @property
     def holds(self) -> np.ndarray:
         return self.violation == 0.0
 
+    @property
+    def ratio(self) -> np.ndarray:
+        """How close lhs comes to a bound: lhs / rhs (upper bounds with rhs > 0, lower bounds with rhs < 0), else NaN."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ok = (self.rhs > 0) if self.relation == "upper" else (self.rhs < 0) if self.relation == "lower" else False
+            return np.where(ok, self.lhs / self.rhs, np.nan)
+
+
+Family = Callable[[np.random.Generator, int, int, int], Instances]
+Summary = Callable[[dict[str, np.ndarray]], dict[str, Any]]
+
 
 class Theorem:
-    """A result: LaTeX statement, hypotheses, and the two sides of its inequality."""
+    """A result: statement, hypotheses, the relation between two sides, its instance families and tightness summary.
+
+    ``sides(inst) -> Sides``; ``families`` maps a family name to a generator ``(rng, B, n, k) -> Instances``
+    (verify cycles through them batch by batch); ``summary`` adds result-specific tightness figures.
+    ``sides_text`` names the two sides for printing. ``sharpness``: the bound carries a constant whose sharpness the
+    largest ratio lhs / rhs reached measures (T1-T3); for the others the slack is the summary. ``trained_with``: the
+    loss whose fit the result speaks about (None for results about any F_sw).
+    """
 
     kind = "theorem"
 
-    def __init__(self, name: str, title: str, statement: str, hypotheses: tuple[Hypothesis, ...],
-                 sides: Callable[[Instances], tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]]) -> None:
-        self.name, self.title, self.statement = name, title, statement
-        self.hypotheses = hypotheses
-        self._sides = sides
+    def __init__(self, name: str, title: str, statement: str, relation: str, hypotheses: tuple[Hypothesis, ...],
+                 sides: Callable[[Instances], Sides], families: dict[str, Family], sides_text: tuple[str, str],
+                 summary: Summary | None = None, sharpness: bool = False, trained_with: str | None = None) -> None:
+        if relation not in RELATIONS:
+            raise ValueError(f"relation must be one of {RELATIONS}, got {relation!r}")
+        self.name, self.title, self.statement, self.relation = name, title, statement, relation
+        self.hypotheses, self.families, self.sides_text = hypotheses, families, sides_text
+        self._sides, self._summary, self.sharpness, self.trained_with = sides, summary, sharpness, trained_with
 
     def hypotheses_hold(self, inst: Instances) -> dict[str, np.ndarray]:
         """Each hypothesis evaluated on every instance: name -> (B,) bool."""
         return {h.name: np.asarray(h.test(inst), dtype=bool).reshape(inst.batch) for h in self.hypotheses}
 
-    def check(self, inst: Instances) -> CheckResult:
-        """Evaluate hypotheses and both sides on every instance (a false hypothesis is reported, not raised).
+    def sides(self, inst: Instances) -> Sides:
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return self._sides(inst)
 
-        Sides that need provenance (a certificate, softmax parameters) require it to be present.
-        """
-        hyp = self.hypotheses_hold(inst)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            lhs, rhs, allowance, extras = self._sides(inst)
-        return CheckResult(self.name, lhs, rhs, allowance, hyp, extras)
+    def check(self, inst: Instances) -> CheckResult:
+        """Evaluate hypotheses and both sides on every instance (a false hypothesis is reported, not raised)."""
+        s = self.sides(inst)
+        return CheckResult(self.name, s.lhs, s.rhs, s.allowance, self.hypotheses_hold(inst), s.extras, self.relation, s.rounding)
+
+    def with_sides(self, name: str, sides: Callable[[Instances], Sides]) -> "Theorem":
+        """The same result with another formula (e.g. a deliberately wrong constant, to show a check can fail)."""
+        return type(self)(name, self.title, self.statement, self.relation, self.hypotheses, sides, self.families,
+                          self.sides_text, self._summary, self.sharpness, self.trained_with)
+
+    # -- tightness ----------------------------------------------------------------------------
+    def tightness(self, cols: dict[str, np.ndarray]) -> dict[str, Any]:
+        """Summary over the instances meeting the hypotheses; ``cols`` holds lhs, rhs, slack, ratio and the extras."""
+        slack = cols["slack"]
+        if slack.size == 0:
+            return {}
+        out: dict[str, Any] = {"median_slack": float(np.median(slack)), "min_slack": float(slack.min())}
+        ratio = cols["ratio"][np.isfinite(cols["ratio"])]
+        if self.sharpness and ratio.size:
+            out["max_ratio"] = float(ratio.max())
+            out["median_ratio"] = float(np.median(ratio))
+        if self.relation == "identity":
+            out["max_abs_residual"] = float(np.abs(cols["lhs"] - cols["rhs"]).max())
+        if self._summary is not None:
+            out.update(self._summary(cols))
+        return out
+
+    def describe(self, t: dict[str, Any]) -> str:
+        """One line for the verify table."""
+        if not t:
+            return "no instance met the hypotheses"
+        if "max_ratio" in t:
+            side = "|gap|/bound" if self.relation == "upper" else "gap/bound"
+            text = f"max {side} {t['max_ratio']:.8f}, median {t['median_ratio']:.3g}"
+        elif "max_abs_residual" in t:
+            text = f"max |residual| {t['max_abs_residual']:.2e}"
+        else:
+            text = f"min slack {t['min_slack']:.3g}, median {t['median_slack']:.3g}"
+        extra = t.get("note")
+        return f"{text}; {extra}" if extra else text
+
+    def show(self, res: CheckResult, i: int = 0) -> str:
+        """The relation on instance i, the way it is stated, e.g. ``|gap| 0.01 <= bound 0.3``."""
+        sym = {"upper": "<=", "lower": ">=", "identity": "="}[self.relation]
+        return f"{self.sides_text[0]} {res.lhs[i]:.6g} {sym} {self.sides_text[1]} {res.rhs[i]:.6g}"
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name}: {self.title})"
@@ -177,23 +213,21 @@ class NonTheorem(Theorem):
 
     def counterexamples(self, res: CheckResult, inst: Instances) -> np.ndarray:
         cert = np.zeros(inst.batch) if inst.certificate is None else inst.certificate
-        return res.hypotheses_met & (res.lhs - res.rhs > COUNTEREXAMPLE_MARGIN) & (cert <= CERTIFIED)
+        return res.hypotheses_met & (-res.slack > COUNTEREXAMPLE_MARGIN) & (cert <= CERTIFIED)
+
+    def tightness(self, cols: dict[str, np.ndarray]) -> dict[str, Any]:
+        slack = cols["slack"]
+        if slack.size == 0:
+            return {}
+        return {"fraction_failing": float((slack < 0).mean()), "worst_failure": float(-slack.min())}
+
+    def describe(self, t: dict[str, Any]) -> str:
+        if not t:
+            return "no instance met the hypotheses"
+        return f"claim fails on {100 * t['fraction_failing']:.1f}%, worst by {t['worst_failure']:.3g} nats"
 
 
-# -- shared quantities ---------------------------------------------------------------------
-
-
-def gap(inst: Instances) -> np.ndarray:
-    """Err(F_sw) - Err(F_w)."""
-    return inst.err(inst.fsw) - inst.err(inst.fw)
-
-
-def forward_misfit(inst: Instances) -> np.ndarray:
-    return inst.kl_mean(inst.fw, inst.fsw)
-
-
-def reverse_misfit(inst: Instances) -> np.ndarray:
-    return inst.kl_mean(inst.fsw, inst.fw)
+# -- bounds and their rounding ---------------------------------------------------------------
 
 
 def pinsker_constant(gamma: np.ndarray) -> np.ndarray:
@@ -211,43 +245,41 @@ def sharp_lower_bound(misfit: np.ndarray, gamma_w: np.ndarray) -> np.ndarray:
     return -np.log1p(tv_envelope(misfit) / gamma_w)
 
 
+def _relative(inst: Instances) -> float:
+    """Relative error of a bound from gamma (a renormalised entry) and its few elementary operations."""
+    return (inst.num_classes + 8) * EPS
+
+
+def _certificate(inst: Instances) -> np.ndarray:
+    return np.zeros(inst.batch) if inst.certificate is None else np.asarray(inst.certificate, dtype=np.float64)
+
+
 # -- hypotheses ----------------------------------------------------------------------------
-
-
-def _floor_positive(inst: Instances) -> np.ndarray:
-    g = inst.floor()
-    actual = np.where(inst.weights > 0, np.minimum(inst.fw, inst.fsw).min(-1), np.inf).min(1)
-    return (g > 0) & (actual >= g * (1 - 1e-12))
-
-
-def _weak_floor(inst: Instances) -> np.ndarray:
-    return np.where(inst.weights > 0, inst.fw.min(-1), np.inf).min(1)
 
 
 def _kind(kind: str) -> Callable[[Instances], np.ndarray]:
     return lambda inst: np.full(inst.batch, inst.model_kind == kind)
 
 
+#: F* counts as in the class when a member lies within this of it entrywise (T4 adds the effect to its allowance).
+REALIZABLE = 1e-9
+
+
 def _fstar_in_class(inst: Instances) -> np.ndarray:
     r = inst.fstar_class_residual
-    return np.zeros(inst.batch, bool) if r is None else np.asarray(r) <= 1e-12
+    return np.zeros(inst.batch, bool) if r is None else np.asarray(r) <= REALIZABLE
 
 
-def _trained(loss: str, certified: bool = True) -> Callable[[Instances], np.ndarray]:
+def _trained(loss: str, certified: bool) -> Callable[[Instances], np.ndarray]:
+    """Trained with ``loss``; with ``certified`` the certificate is <= CERTIFIED, else merely given and finite."""
     def test(inst: Instances) -> np.ndarray:
         ok = np.full(inst.batch, inst.trained_with == loss)
-        if certified:
-            cert = inst.certificate
-            ok &= np.zeros(inst.batch, bool) if cert is None else np.asarray(cert) <= CERTIFIED
-        return ok
+        if inst.certificate is None:
+            return np.zeros(inst.batch, bool)
+        cert = np.asarray(inst.certificate, dtype=np.float64)
+        return ok & ((cert <= CERTIFIED) if certified else np.isfinite(cert))
 
     return test
-
-
-def _has_certificate(inst: Instances) -> np.ndarray:
-    if inst.certificate is None:
-        return np.zeros(inst.batch, bool)
-    return np.isfinite(np.asarray(inst.certificate, dtype=np.float64))
 
 
 def _has_fref(inst: Instances) -> np.ndarray:
@@ -258,150 +290,254 @@ def _has_softmax_params(inst: Instances) -> np.ndarray:
     return np.full(inst.batch, inst.features is not None and inst.w_sw is not None and inst.w_star is not None)
 
 
-H_FLOOR = Hypothesis("floor", r"$F_w, F_{sw} \ge \gamma > 0$ componentwise", _floor_positive)
-H_WEAK_FLOOR = Hypothesis("weak_floor", r"$F_w \ge \gamma_w > 0$ componentwise", lambda i: _weak_floor(i) > 0)
+def _local_minimum(inst: Instances) -> np.ndarray:
+    e = inst.min_hessian_eig
+    return np.zeros(inst.batch, bool) if e is None else np.asarray(e) > 1e-10
+
+
+def _global_k2(inst: Instances) -> np.ndarray:
+    if inst.num_classes != 2:
+        return np.ones(inst.batch, bool)
+    g = inst.global_search
+    return np.zeros(inst.batch, bool) if g is None else np.asarray(g, dtype=bool)
+
+
+H_FLOOR = Hypothesis("floor", r"$F_w, F_{sw} \ge \gamma > 0$ componentwise", lambda i: i.floor() > 0)
+H_WEAK_FLOOR = Hypothesis("weak_floor", r"$F_w \ge \gamma_w > 0$ componentwise", lambda i: i.weak_floor() > 0)
 H_CONVEX = Hypothesis("prob_convex", "the strong class is convex in probability space", _kind("probability-convex"))
 H_SOFTMAX = Hypothesis("softmax_linear", r"the strong class is $\{\mathrm{softmax}(W h)\}$", _kind("softmax-linear"))
-H_REALIZABLE = Hypothesis("realizable", r"$F^\star$ lies in the strong class", _fstar_in_class)
+H_REALIZABLE = Hypothesis("realizable", r"$F^\star$ lies in the strong class (a member within $10^{-9}$ entrywise)", _fstar_in_class)
 
 
-# -- the results ---------------------------------------------------------------------------
+# -- the results' formulas -------------------------------------------------------------------
 
 
-def _t_universal(misfit_fn: Callable[[Instances], np.ndarray]):
-    def sides(inst: Instances):
-        M = misfit_fn(inst)
+def _t_universal(reverse: bool) -> Callable[[Instances], Sides]:
+    def sides(inst: Instances) -> Sides:
+        M, eM = inst.kl_estimate(inst.fsw, inst.fw) if reverse else inst.kl_estimate(inst.fw, inst.fsw)
+        d, ed = gap_estimate(inst)
         C = pinsker_constant(inst.floor())
-        d = gap(inst)
         bound = C * np.sqrt(M)
-        return np.abs(d), bound, np.zeros_like(d), {"gap": d, "misfit": M, "gamma": inst.floor(), "constant": C}
+        rounding = ed + C * monotone_error(np.sqrt, M, eM) + _relative(inst) * bound
+        return Sides(np.abs(d), bound, np.zeros_like(d), rounding, {"gap": d, "misfit": M, "gamma": inst.floor(), "constant": C})
 
     return sides
 
 
-def _t3_sides(inst: Instances):
-    d = gap(inst)
-    gw = _weak_floor(inst)
-    Mf, Mr = forward_misfit(inst), reverse_misfit(inst)
+def _t3_sides(inst: Instances) -> Sides:
+    d, ed = gap_estimate(inst)
+    gw = inst.weak_floor()
+    (Mf, eMf), (Mr, eMr) = inst.kl_estimate(inst.fw, inst.fsw), inst.kl_estimate(inst.fsw, inst.fw)
     Lf, Lr = sharp_lower_bound(Mf, gw), sharp_lower_bound(Mr, gw)
+    bound = np.maximum(Lf, Lr)
+    err_f = monotone_error(lambda m: sharp_lower_bound(m, gw), Mf, eMf)
+    err_r = monotone_error(lambda m: sharp_lower_bound(m, gw), Mr, eMr)
+    rounding = ed + np.maximum(err_f, err_r) + _relative(inst) * np.abs(bound)
     C = pinsker_constant(inst.floor())
     # The lower sides of T1 and T2, for the tightness comparison.
-    L1, L2 = -C * np.sqrt(Mf), -C * np.sqrt(Mr)
     extras = {"gap": d, "misfit": Mf, "misfit_reverse": Mr, "gamma": inst.floor(), "gamma_w": gw,
-              "bound_forward": Lf, "bound_reverse": Lr, "t1_lower": L1, "t2_lower": L2}
-    return -d, -np.maximum(Lf, Lr), np.zeros_like(d), extras
+              "bound_forward": Lf, "bound_reverse": Lr, "t1_lower": -C * np.sqrt(Mf), "t2_lower": -C * np.sqrt(Mr)}
+    return Sides(d, bound, np.zeros_like(d), rounding, extras)
 
 
-def _disagreement_sides(inst: Instances, with_slack: bool):
-    e_sw, e_w = inst.err(inst.fsw), inst.err(inst.fw)
-    Mr = reverse_misfit(inst)
-    cert = np.zeros(inst.batch) if inst.certificate is None else np.asarray(inst.certificate, dtype=np.float64)
+def _disagreement_sides(inst: Instances, with_slack: bool) -> Sides:
+    """T4 (certificate as allowance) and T6 (certificate and realizability term inside the bound)."""
+    (e_sw, ee_sw), (e_w, ee_w) = inst.kl_estimate(inst.fstar, inst.fsw), inst.kl_estimate(inst.fstar, inst.fw)
+    Mr, eMr = inst.kl_estimate(inst.fsw, inst.fw)
+    cert = _certificate(inst)
+    rounding = ee_sw + ee_w + eMr
     extras = {"gap": e_sw - e_w, "misfit": Mr, "certificate": cert, "err_w": e_w, "err_sw": e_sw}
-    if not with_slack:  # T4: the certificate is the allowance
-        return e_sw, e_w - Mr, cert, extras
+    logs = np.where(inst.fsw > 0, np.abs(np.log(inst.fsw)) + np.abs(np.log(inst.fw)), 0.0)
+    logr = np.where(inst.fsw > 0, np.log(inst.fsw) - np.log(inst.fw), 0.0)
+    if not with_slack:
+        # T6 with F° the member within the realizability residual r of F*: allowance g + r E sum_i |log(F_sw,i/F_w,i)|.
+        r = np.zeros(inst.batch) if inst.fstar_class_residual is None else np.asarray(inst.fstar_class_residual, dtype=np.float64)
+        log_mass = inst.mean(np.abs(logr).sum(-1))
+        extras["realizability_allowance"] = r * log_mass
+        return Sides(e_sw, e_w - Mr, cert + r * log_mass, rounding, extras)
     # T6: Err(F_sw) <= Err(F_w) - M_r + g + E sum_i |F*_i - F°_i| |log(F_sw,i / F_w,i)|
     fref = inst.fstar if inst.fref is None else inst.fref
-    logr = np.where(inst.fsw > 0, np.log(inst.fsw) - np.log(inst.fw), 0.0)
-    delta = inst.mean((np.abs(inst.fstar - fref) * np.abs(logr)).sum(-1))
+    w = np.abs(inst.fstar - fref)
+    delta = inst.mean((w * np.abs(logr)).sum(-1))
+    rounding = rounding + EPS * inst.mean((w * (2 * inst.num_classes + 8 + logs)).sum(-1))
     extras.update({"realizability_term": delta, "eps": inst.err(fref)})
-    return e_sw, e_w - Mr + cert + delta, np.zeros_like(e_sw), extras
+    return Sides(e_sw, e_w - Mr + cert + delta, np.zeros_like(e_sw), rounding, extras)
 
 
-def _t5_sides(inst: Instances):
+def _t5_sides(inst: Instances) -> Sides:
     """E KL(F_sw||F*) = E KL(F_w||F*) - E KL(F_w||F_sw) up to <r, W_sw - W*>, r the moment residual."""
-    lhs = inst.kl_mean(inst.fsw, inst.fstar)
-    rhs = inst.kl_mean(inst.fw, inst.fstar) - forward_misfit(inst)
+    (a, ea), (b, eb), (Mf, eMf) = (inst.kl_estimate(inst.fsw, inst.fstar), inst.kl_estimate(inst.fw, inst.fstar),
+                                   inst.kl_estimate(inst.fw, inst.fsw))
+    lhs, rhs, rounding = a, b - Mf, ea + eb + eMf
     if not _has_softmax_params(inst).all():  # the 'parameters' hypothesis fails: nothing to compare with
         nan = np.full(inst.batch, np.nan)
-        return nan, nan, nan, {}
+        return Sides(nan, nan, nan, nan, {})
     r = np.einsum("bn,bnk,bnd->bkd", inst.weights, inst.fw - inst.fsw, inst.features)
     delta = inst.w_sw - inst.w_star
     delta = delta - delta.mean(axis=1, keepdims=True)  # softmax ignores a shared shift; sum_k r_k = 0
-    allowance = np.sqrt((r**2).sum((1, 2))) * np.sqrt((delta**2).sum((1, 2)))
-    extras = {"identity_residual": lhs - rhs, "moment_residual": np.sqrt((r**2).sum((1, 2))), "misfit": forward_misfit(inst)}
-    # Identity: check |lhs - rhs| <= allowance, written as max(lhs - rhs, rhs - lhs) <= allowance.
-    return np.abs(lhs - rhs), np.zeros_like(lhs), allowance, extras
+    rnorm = np.sqrt((r**2).sum((1, 2)))
+    allowance = rnorm * np.sqrt((delta**2).sum((1, 2)))
+    extras = {"identity_residual": lhs - rhs, "moment_residual": rnorm, "misfit": Mf}
+    return Sides(lhs, rhs, allowance, rounding, extras)
 
 
-def _t0_sides(inst: Instances):
-    def sq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return inst.mean(((a - b) ** 2).sum(-1))
+def _t0_sides(inst: Instances) -> Sides:
+    k, n = inst.num_classes, inst.fstar.shape[1]
 
-    cert = np.zeros(inst.batch) if inst.certificate is None else np.asarray(inst.certificate, dtype=np.float64)
-    lhs = sq(inst.fsw, inst.fstar)
-    misfit = sq(inst.fsw, inst.fw)
-    return lhs, sq(inst.fw, inst.fstar) - misfit, cert, {"misfit": misfit, "gap": lhs - sq(inst.fw, inst.fstar), "certificate": cert}
+    def sq(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        v = inst.mean(((a - b) ** 2).sum(-1))
+        return v, 8 * (k + n) * EPS * (np.sqrt(v) + v)
+
+    cert = _certificate(inst)
+    (lhs, e1), (ref, e2), (misfit, e3) = sq(inst.fsw, inst.fstar), sq(inst.fw, inst.fstar), sq(inst.fsw, inst.fw)
+    # F* within r of a member F°: the proof's <F_w - F_sw, F_sw - F*> moves by at most 2 r E sum_i |F_w,i - F_sw,i|.
+    r = np.zeros(inst.batch) if inst.fstar_class_residual is None else np.asarray(inst.fstar_class_residual, dtype=np.float64)
+    allowance = cert + 2 * r * inst.mean(np.abs(inst.fw - inst.fsw).sum(-1))
+    return Sides(lhs, ref - misfit, allowance, e1 + e2 + e3, {"misfit": misfit, "gap": lhs - ref, "certificate": cert})
 
 
-def _nt_forward_sides(inst: Instances):
-    e_sw, e_w = inst.err(inst.fsw), inst.err(inst.fw)
-    Mf = forward_misfit(inst)
-    return e_sw, e_w - Mf, np.zeros_like(e_sw), {"gap": e_sw - e_w, "misfit": Mf}
+def _nt_forward_sides(inst: Instances) -> Sides:
+    (e_sw, e1), (e_w, e2), (Mf, e3) = (inst.kl_estimate(inst.fstar, inst.fsw), inst.kl_estimate(inst.fstar, inst.fw),
+                                       inst.kl_estimate(inst.fw, inst.fsw))
+    return Sides(e_sw, e_w - Mf, np.zeros_like(e_sw), e1 + e2 + e3, {"gap": e_sw - e_w, "misfit": Mf})
 
 
-def _nt_softmax_sides(inst: Instances):
-    lhs, rhs, _, extras = _disagreement_sides(inst, with_slack=False)
-    return lhs, rhs, np.zeros_like(lhs), extras
+def _nt_softmax_sides(inst: Instances) -> Sides:
+    s = _disagreement_sides(inst, with_slack=False)
+    return Sides(s.lhs, s.rhs, np.zeros_like(s.lhs), s.rounding, s.extras)
 
+
+# -- result-specific tightness ------------------------------------------------------------------
+
+
+def _t3_summary(cols: dict[str, np.ndarray]) -> dict[str, Any]:
+    g = cols["gamma"]
+    l3 = np.maximum(cols["bound_forward"], cols["bound_reverse"])
+    l12 = np.maximum(cols["t1_lower"], cols["t2_lower"])
+    tighter = l3 > l12 * (1 - 1e-12) + 1e-15
+    small = g < 1 / math.e
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(l12 < 0, l3 / l12, np.nan)
+    never_looser = bool(np.all(l3 >= l12 - 1e-12 * np.abs(l12)))
+    frac = float(tighter.mean())
+    return {
+        "never_looser": never_looser,
+        "fraction_strictly_tighter": frac,
+        "fraction_strictly_tighter_gamma_below_1_over_e": float(tighter[small].mean()) if small.any() else None,
+        "median_bound_ratio_t3_over_t1t2": float(np.nanmedian(ratio)) if np.isfinite(ratio).any() else None,
+        "instances_gamma_below_1_over_e": int(small.sum()),
+        "note": f"{'never looser than' if never_looser else 'LOOSER somewhere than'} T1/T2, strictly tighter on {100 * frac:.1f}%",
+    }
+
+
+def _certified_summary(cols: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Fits with a certificate above CERTIFIED are checked with it as allowance: counted and flagged."""
+    cert = cols["certificate"]
+    unconverged = int((cert > CERTIFIED).sum())
+    out: dict[str, Any] = {"median_misfit": float(np.median(cols["misfit"])), "max_certificate": float(cert.max()),
+                           "unconverged": unconverged}
+    if unconverged:
+        out["note"] = f"{unconverged} fits with certificate > {CERTIFIED:g} checked with it as allowance"
+    return out
+
+
+def _approximate_summary(cols: dict[str, np.ndarray]) -> dict[str, Any]:
+    """T6 is about approximate fits: report the certificates and realizability terms, flag nothing."""
+    return {"median_misfit": float(np.median(cols["misfit"])), "max_certificate": float(cols["certificate"].max()),
+            "median_realizability_term": float(np.median(cols["realizability_term"]))}
+
+
+def _t5_summary(cols: dict[str, np.ndarray]) -> dict[str, Any]:
+    return {"max_moment_residual": float(cols["moment_residual"].max())}
+
+
+# -- the results ---------------------------------------------------------------------------
+
+def _fitted(loss: str) -> dict[str, Family]:
+    return {f: partial(fam.fitted_convex, family=f, loss=loss) for f in fam.WEAK_FAMILIES}
+
+
+def _softmax(loss: str) -> dict[str, Family]:
+    return {f: partial(fam.fitted_softmax, family=f, loss=loss) for f in ("noisy", "independent")}
+
+
+UNIVERSAL_FAMILIES: dict[str, Family] = {f: partial(fam.universal, family=f) for f in fam.UNIVERSAL_FAMILIES}
 
 T0 = Theorem(
     "T0", "squared-loss misfit-gain inequality (Charikar et al., 2024)",
     r"$\mathbb{E}\|F_{sw}-F^\star\|^2 \le \mathbb{E}\|F_w-F^\star\|^2 - \mathbb{E}\|F_{sw}-F_w\|^2$",
-    (H_CONVEX, H_REALIZABLE, Hypothesis("squared_fit", "F_sw minimises E||F - F_w||^2 over the class (certified)", _trained("squared"))),
-    _t0_sides,
+    "upper",
+    (H_CONVEX, H_REALIZABLE,
+     Hypothesis("squared_fit", "F_sw is a squared-loss fit over the class with a Frank-Wolfe gap g (the allowance)", _trained("squared", False))),
+    _t0_sides, _fitted("squared"), ("E|F_sw-F*|^2", "E|F_w-F*|^2 - E|F_sw-F_w|^2"), _certified_summary,
+    trained_with="squared",
 )
 T1 = Theorem(
     "T1", "universal two-sided bound, forward misfit",
     r"$|\mathrm{Err}(F_{sw})-\mathrm{Err}(F_w)| \le \frac{1}{\gamma\sqrt2}\sqrt{\mathbb{E}\,\mathrm{KL}(F_w\|F_{sw})}$",
-    (H_FLOOR,), _t_universal(forward_misfit),
+    "upper", (H_FLOOR,), _t_universal(reverse=False), UNIVERSAL_FAMILIES, ("|gap|", "bound"), sharpness=True,
 )
 T2 = Theorem(
     "T2", "universal two-sided bound, reverse misfit",
     r"$|\mathrm{Err}(F_{sw})-\mathrm{Err}(F_w)| \le \frac{1}{\gamma\sqrt2}\sqrt{\mathbb{E}\,\mathrm{KL}(F_{sw}\|F_w)}$",
-    (H_FLOOR,), _t_universal(reverse_misfit),
+    "upper", (H_FLOOR,), _t_universal(reverse=True), UNIVERSAL_FAMILIES, ("|gap|", "bound"), sharpness=True,
 )
 T3 = Theorem(
-    "T3", "tighter lower bounds, both misfits",
+    "T3", "tighter lower bounds, both misfits (the project's bound; the paper's C2 is not recovered)",
     r"$\mathrm{Err}(F_{sw})-\mathrm{Err}(F_w) \ge -\log\!\big(1+\varphi(M)/\gamma_w\big)$, "
     r"$\varphi(M)=\min(\sqrt{M/2},\sqrt{1-e^{-M}})$, $M \in \{M_f, M_r\}$",
-    (H_WEAK_FLOOR,), _t3_sides,
+    "lower", (H_WEAK_FLOOR,), _t3_sides, UNIVERSAL_FAMILIES, ("gap", "bound"), _t3_summary, sharpness=True,
 )
 T4 = Theorem(
     "T4", "reverse-KL disagreement guarantee on probability-convex classes",
     r"$\mathrm{Err}(F_{sw}) \le \mathrm{Err}(F_w) - \mathbb{E}\,\mathrm{KL}(F_{sw}\|F_w)$",
-    (H_CONVEX, H_REALIZABLE, Hypothesis("reverse_fit", r"$F_{sw}$ minimises $\mathbb{E}\,\mathrm{KL}(F\|F_w)$ over the class (certified)", _trained("reverse_kl"))),
-    lambda inst: _disagreement_sides(inst, with_slack=False),
+    "upper",
+    (H_CONVEX, H_REALIZABLE,
+     Hypothesis("reverse_fit", r"$F_{sw}$ is a reverse-KL fit $\min \mathbb{E}\,\mathrm{KL}(F\|F_w)$ over the class with a "
+                r"Frank-Wolfe gap $g$ (the allowance; $g \le 10^{-9}$: an exact minimiser)", _trained("reverse_kl", False))),
+    lambda inst: _disagreement_sides(inst, with_slack=False), _fitted("reverse_kl"), ("Err(F_sw)", "Err(F_w) - M_r"),
+    _certified_summary, trained_with="reverse_kl",
 )
 T5 = Theorem(
     "T5", "dual identity for forward KL on the softmax-linear class",
     r"$\mathbb{E}\,\mathrm{KL}(F_{sw}\|F^\star) = \mathbb{E}\,\mathrm{KL}(F_w\|F^\star) - \mathbb{E}\,\mathrm{KL}(F_w\|F_{sw})$",
-    (H_SOFTMAX, H_REALIZABLE, Hypothesis("forward_fit", r"$F_{sw}$ minimises $\mathbb{E}\,\mathrm{KL}(F_w\|F)$ (certified)", _trained("forward_kl")),
+    "identity",
+    (H_SOFTMAX, H_REALIZABLE, Hypothesis("forward_fit", r"$F_{sw}$ minimises $\mathbb{E}\,\mathrm{KL}(F_w\|F)$ (certified)", _trained("forward_kl", True)),
      Hypothesis("parameters", "features, W_sw and W* are given", _has_softmax_params)),
-    _t5_sides,
+    _t5_sides, _softmax("forward_kl"), ("E KL(F_sw||F*)", "E KL(F_w||F*) - M_f"), _t5_summary, trained_with="forward_kl",
 )
 T6 = Theorem(
     "T6", "T4 for approximate minimisers and non-realizable classes",
     r"$\mathrm{Err}(F_{sw}) \le \mathrm{Err}(F_w) - \mathbb{E}\,\mathrm{KL}(F_{sw}\|F_w) + g + "
     r"\mathbb{E}\sum_i |F^\star_i - F^\circ_i|\,|\log(F_{sw,i}/F_{w,i})|$ for any $F^\circ$ in the class, $g$ the Frank-Wolfe gap",
-    (H_CONVEX, Hypothesis("reverse_fit", "F_sw was fitted with reverse KL (any accuracy)", _trained("reverse_kl", certified=False)),
-     Hypothesis("certificate", "the Frank-Wolfe gap g of F_sw is given", _has_certificate),
+    "upper",
+    (H_CONVEX, Hypothesis("reverse_fit", "F_sw was fitted with reverse KL (any accuracy), its Frank-Wolfe gap g given", _trained("reverse_kl", False)),
      Hypothesis("reference", "a member F° of the class is given", _has_fref)),
     lambda inst: _disagreement_sides(inst, with_slack=True),
+    {f: partial(fam.approximate_or_misspecified, family=f) for f in fam.WEAK_FAMILIES},
+    ("Err(F_sw)", "Err(F_w) - M_r + g + realizability term"), _approximate_summary, trained_with="reverse_kl",
 )
 NT_FORWARD = NonTheorem(
     "NT-forward-convex", "T4's inequality for FORWARD-KL training on a probability-convex class (false)",
     r"$\mathrm{Err}(F_{sw}) \le \mathrm{Err}(F_w) - \mathbb{E}\,\mathrm{KL}(F_w\|F_{sw})$ for $F_{sw}$ minimising forward KL",
-    (H_CONVEX, H_REALIZABLE, Hypothesis("forward_fit", "F_sw minimises E KL(F_w||F) over the class (certified)", _trained("forward_kl"))),
-    _nt_forward_sides,
+    "upper",
+    (H_CONVEX, H_REALIZABLE, Hypothesis("forward_fit", "F_sw minimises E KL(F_w||F) over the class (certified)", _trained("forward_kl", True))),
+    _nt_forward_sides, _fitted("forward_kl"), ("Err(F_sw)", "Err(F_w) - M_f"), trained_with="forward_kl",
 )
 NT_SOFTMAX = NonTheorem(
     "NT-reverse-softmax", "T4 for reverse-KL training on a softmax-linear class (false)",
     r"$\mathrm{Err}(F_{sw}) \le \mathrm{Err}(F_w) - \mathbb{E}\,\mathrm{KL}(F_{sw}\|F_w)$ for $F_{sw}$ a reverse-KL fit in $\{\mathrm{softmax}(Wh)\}$",
-    (H_SOFTMAX, H_REALIZABLE, Hypothesis("reverse_fit", "F_sw is a certified stationary point of E KL(F||F_w)", _trained("reverse_kl"))),
-    lambda inst: _nt_softmax_sides(inst),
+    "upper",
+    (H_SOFTMAX, H_REALIZABLE,
+     Hypothesis("reverse_fit", "F_sw is a certified stationary point of E KL(F||F_w) (gradient norm <= 1e-9)", _trained("reverse_kl", True)),
+     Hypothesis("local_minimum", "the Hessian at W_sw is positive definite (smallest eigenvalue > 1e-10)", _local_minimum),
+     Hypothesis("global_k2", "for k = 2: no point of a grid search (refined by Newton) has a lower objective", _global_k2)),
+    _nt_softmax_sides, _softmax("reverse_kl"), ("Err(F_sw)", "Err(F_w) - M_r"), trained_with="reverse_kl",
 )
 
 THEOREMS: dict[str, Theorem] = {t.name: t for t in (T0, T1, T2, T3, T4, T5, T6, NT_FORWARD, NT_SOFTMAX)}
+#: Results that need the strong model class and how F_sw was trained (``bounds check --features``).
+CLASS_RESULTS = ("T4", "T5", "T6")
 
 
 def applicable(inst: Instances) -> dict[str, CheckResult]:

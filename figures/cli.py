@@ -19,6 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--results", default="results", help="results folder (default: results)")
     p.add_argument("--out", default="figures", help="output folder for images, tables and the scorecard (default: figures)")
+    p.add_argument("--force", action="store_true",
+                   help="write the scorecard into an --out that holds one even when parts of the results are missing")
     p.add_argument("--no-toy", action="store_true", help="skip Figure 1 (the toy fits; the only figure computed here)")
     p.set_defaults(handler=run_figures)
 
@@ -26,9 +28,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_figures(args: argparse.Namespace) -> int:
     """Handler: render, print what was made and skipped; exit 0 even when everything was skipped."""
     from figures.render import render_all
+    from revkl.runfolder import UserError
 
     try:
-        report = render_all(args.results, args.out, toy=not args.no_toy, progress=lambda name: print(f"drawing {name}", file=sys.stderr))
+        report = render_all(args.results, args.out, toy=not args.no_toy, force=args.force,
+                            progress=lambda name: print(f"drawing {name}", file=sys.stderr))
+    except UserError:
+        raise  # one line, exit 2 (revkl.cli)
     except ValueError as err:
         print(f"revkl figures: {err}", file=sys.stderr)
         return 2

@@ -1,17 +1,18 @@
 r"""Bounds figures, drawn from the output of ``revkl bounds verify`` (format: docs/CONTRACTS.md).
 
-Each result stores sampled points with its two sides ``lhs <= rhs``, the ``allowance`` granted
-by the solver certificate, ``met`` (hypotheses met) and extras (``gap`` = Err(F_sw) - Err(F_w),
-``gamma``, the T3 bound pieces). Only points whose hypotheses are met are drawn. Whether a
-point holds is decided by :class:`bounds.theorems.CheckResult` itself (lhs - rhs <= allowance
-+ rounding), never re-derived here.
+Each result stores its ``relation`` (upper: lhs <= rhs, lower: lhs >= rhs, identity: lhs = rhs) and
+sampled points with both sides, the ``allowance`` granted by the solver certificate, the rounding
+``tol``, ``met`` (hypotheses met) and extras (``gap`` = Err(F_sw) - Err(F_w), ``gamma``, the T3
+bound pieces). Only points whose hypotheses are met are drawn. Whether a point holds is decided by
+:class:`bounds.theorems.CheckResult` itself, never re-derived here.
 
-* ``bounds_universal``: T1/T2: the two-sided bound against the true gap (points must lie above
-  the wedge y = |x|); T3: the tighter lower bound against the gap (points must lie below y = x).
+* ``bounds_universal``: upper bounds (T1/T2): the two-sided bound against the true gap (points must
+  lie above the wedge y = |x|); lower bounds (T3): the bound against the gap (points must lie below y = x).
 * ``bounds_gamma``: how much T3's lower bound improves on the lower sides of T1/T2,
   max(L_f, L_r) - max(-C sqrt(M_f), -C sqrt(M_r)) in nats, as a function of gamma.
-* ``bounds_certified``: T4 (reverse-KL guarantee) and T5 (forward-KL dual identity): the residual
-  rhs - lhs against the allowance from the certificate; a point holds when residual >= -allowance.
+* ``bounds_certified``: T4 (reverse-KL guarantee) and T5 (forward-KL dual identity): the slack
+  (rhs - lhs for T4, -|lhs - rhs| for T5) against the allowance from the certificate; a point holds
+  when slack >= -allowance (up to rounding).
 """
 
 from __future__ import annotations
@@ -41,11 +42,15 @@ def met_points(result: dict[str, Any]) -> dict[str, np.ndarray]:
     return {k: v[keep] for k, v in pts.items()}
 
 
-def holds(pts: dict[str, np.ndarray]) -> np.ndarray:
-    """Per point: does lhs <= rhs hold within the allowance (decided by bounds.theorems.CheckResult)?"""
+def holds(pts: dict[str, np.ndarray], relation: str = "upper") -> np.ndarray:
+    """Per point: does the relation hold within allowance and rounding (decided by bounds.theorems.CheckResult)?"""
     lhs, rhs = pts["lhs"], pts["rhs"]
     allowance = pts.get("allowance", np.zeros_like(lhs))
-    return CheckResult("figure", lhs, rhs, allowance, hypotheses={}).holds
+    return CheckResult("figure", lhs, rhs, allowance, hypotheses={}, relation=relation, rounding=pts.get("tol", 0.0)).holds
+
+
+def _slack(pts: dict[str, np.ndarray], relation: str) -> np.ndarray:
+    return CheckResult("figure", pts["lhs"], pts["rhs"], np.zeros_like(pts["lhs"]), hypotheses={}, relation=relation).slack
 
 
 def _title(name: str, result: dict[str, Any], width: int = 30) -> str:
@@ -73,7 +78,7 @@ def _scatter_holds(ax, x: np.ndarray, y: np.ndarray, ok: np.ndarray) -> None:
 
 
 def draw_universal(verify: dict[str, Any], out_dir: str | os.PathLike[str]) -> list[Path]:
-    """T1/T2: bound vs true gap with the wedge y = |x|; T3: lower bound vs gap with y = x."""
+    """Upper bounds (T1/T2): bound vs true gap with the wedge y = |x|; lower bounds (T3): bound vs gap with y = x."""
     names = available(verify, UNIVERSAL, ("lhs", "rhs", "gap"))
     if not names:
         raise ValueError(f"verify: none of {UNIVERSAL} has met points with a gap")
@@ -81,12 +86,12 @@ def draw_universal(verify: dict[str, Any], out_dir: str | os.PathLike[str]) -> l
         fig, axes = new_figure(ncols=len(names), height=3.0, squeeze=False)
         for ax, name in zip(axes[0], names):
             pts = met_points(verify[name])
-            gap, ok = pts["gap"], holds(pts)
+            relation = verify[name].get("relation", "upper")
+            gap, ok = pts["gap"], holds(pts, relation)
             lo, hi = float(gap.min()), float(gap.max())
             span = np.linspace(lo, hi, 100)
-            if name == "T3":  # lhs = -gap, rhs = -lower bound
-                lower = -pts["rhs"]
-                _scatter_holds(ax, gap, lower, ok)
+            if relation == "lower":  # lhs = gap, rhs = the lower bound
+                _scatter_holds(ax, gap, pts["rhs"], ok)
                 ax.plot(span, span, color=ROLE_COLORS["reference"], linewidth=1.0, label="bound = gap")
                 ax.set_ylabel("lower bound on the gap (nats)")
             else:  # lhs = |gap|, rhs = bound
@@ -129,7 +134,7 @@ def draw_gamma(verify: dict[str, Any], out_dir: str | os.PathLike[str]) -> list[
 
 
 def draw_certified(verify: dict[str, Any], out_dir: str | os.PathLike[str]) -> list[Path]:
-    """T4/T5: residual rhs - lhs against the allowance from the certificate; holds where residual >= -allowance."""
+    """T4/T5: slack against the allowance from the certificate; holds where slack >= -allowance."""
     names = available(verify, CERTIFIED)
     if not names:
         raise ValueError(f"verify: none of {CERTIFIED} has met points")
@@ -138,18 +143,19 @@ def draw_certified(verify: dict[str, Any], out_dir: str | os.PathLike[str]) -> l
         fig, axes = new_figure(ncols=len(names), height=3.0, squeeze=False)
         for ax, name in zip(axes[0], names):
             pts = met_points(verify[name])
-            resid, ok = pts["rhs"] - pts["lhs"], holds(pts)
+            relation = verify[name].get("relation", "upper")
+            resid, ok = _slack(pts, relation), holds(pts, relation)
             x = np.maximum(pts.get("allowance", np.zeros_like(resid)), floor)
             _scatter_holds(ax, x, resid, ok)
             grid = np.logspace(np.log10(x.min()), np.log10(max(x.max(), 10 * x.min())), 50)
-            ax.plot(grid, -grid, color=ROLE_COLORS["violated"], linewidth=0.8, label="residual = -allowance")
+            ax.plot(grid, -grid, color=ROLE_COLORS["violated"], linewidth=0.8, label="slack = -allowance")
             ax.set_xscale("log")
             lt = max(1e-12, float(np.median(x)))
             ax.set_yscale("symlog", linthresh=lt)
             ax.set_ylim(min(float(resid.min()), -float(x.max())) * 2, max(float(resid.max()), lt) * 2)
             ax.yaxis.set_major_locator(SymmetricalLogLocator(base=1000, linthresh=lt))
             ax.set_xlabel("allowance from the solver certificate (nats)")
-            ax.set_ylabel("residual rhs - lhs (nats)")
+            ax.set_ylabel("slack (nats)")
             ax.set_title(_title(name, verify[name]), fontsize=7)
             ax.legend(loc="best", fontsize=7)
         return save_figure(fig, out_dir, "bounds_certified")

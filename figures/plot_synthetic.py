@@ -89,9 +89,10 @@ def draw_accuracy_vs_noise(groups: list[dict[str, Any]], out_dir: str | os.PathL
     """Test accuracy against noise level, one panel per noise type; the clean groups give the noise-free point."""
     kinds = sorted({g["noise_type"] for g in groups} - {"none"})
     if not kinds:
-        raise ValueError("groups: no noisy group (noise_type flip or shrink)")
-    clean_level = {"flip": 0.0, "shrink": 1.0}
-    xlabel = {"flip": "flip rate (fraction of weak labels flipped)", "shrink": r"shrink factor $\alpha$ (1 = no noise)"}
+        raise ValueError("groups: no noisy group (noise_type swap_top or shrink_all)")
+    clean_level = {"swap_top": 0.0, "shrink_all": 1.0}
+    xlabel = {"swap_top": "swap_top rate (fraction of weak labels with the top class swapped)",
+              "shrink_all": r"shrink_all factor $\alpha$ (1 = no noise)"}
     with figure_style():
         fig, axes = new_figure(ncols=len(kinds), height=3.0, squeeze=False)
         for ax, kind in zip(axes[0], kinds):

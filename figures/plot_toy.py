@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from bounds import forward_kl, reverse_kl
-from figures.style import ROLE_COLORS, atomic_write_text, figure_style, new_mosaic, save_figure
+from figures.style import ROLE_COLORS, figure_style, new_mosaic, save_figure, write_text
 from figures.toy_fits import CategoricalFits, MixtureFits, fit_categorical, fit_mixture, gaussian_logpdf, keep_one_family, mixture_logpdf
 
 FIGURE_NAME = "fig1_forward_vs_reverse"
@@ -87,5 +87,5 @@ def render_figure1(out_dir: str | os.PathLike[str]) -> list[Path]:
     """Compute both toy fits, write them to ``fig1_forward_vs_reverse.json`` and draw Figure 1."""
     mix, cat = fit_mixture(), fit_categorical()
     data = {"mixture": mix.to_dict(), "categorical": cat.to_dict()}
-    json_path = atomic_write_text(Path(out_dir) / f"{FIGURE_NAME}.json", json.dumps(data, indent=2, sort_keys=True) + "\n")
+    json_path = write_text(Path(out_dir) / f"{FIGURE_NAME}.json", json.dumps(data, indent=2, sort_keys=True) + "\n")
     return draw_figure1(mix, cat, out_dir) + [json_path]

@@ -16,7 +16,8 @@ from figures import plot_bounds, plot_llm, plot_synthetic, tables
 from figures.plot_toy import render_figure1
 from figures.results_io import BOUNDS_FILE, LLM_DIR, SYNTHETIC_DIR, ResultSet, load_result_set
 from figures.scorecard import build_scorecard, render_json, render_markdown
-from figures.style import atomic_write_text
+from figures.style import write_text
+from revkl.runfolder import UserError
 
 Draw = Callable[[Any, Path], list[Path]]
 
@@ -65,16 +66,28 @@ class RenderReport:
         return out
 
 
+def missing_parts(rs: ResultSet) -> list[str]:
+    """The parts of a results folder that are absent (their claims would read "not yet measured")."""
+    parts = [(BOUNDS_FILE, rs.verify is not None), (f"{SYNTHETIC_DIR}/", rs.synthetic is not None), (f"{LLM_DIR}/<run>/", bool(rs.llm))]
+    return [name for name, present in parts if not present]
+
+
 def render_all(results_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], toy: bool = True,
-               progress: Callable[[str], None] | None = None) -> RenderReport:
+               progress: Callable[[str], None] | None = None, force: bool = False) -> RenderReport:
     """Draw Figure 1 (if ``toy``), every figure the results allow, the LLM tables, and the scorecard.
 
     The scorecard (``scorecard.md``, ``scorecard.json``) is always written: claims without
-    results read "not yet measured".
+    results read "not yet measured". So that partial results never silently downgrade a
+    scorecard made from complete ones, a folder that already holds a scorecard is refused
+    (UserError, before anything is written) when a part of the results is missing, unless ``force``.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     rs = load_result_set(results_dir)
+    missing = missing_parts(rs)
+    if missing and not force and any((out / f"scorecard.{ext}").exists() for ext in ("md", "json")):
+        raise UserError(f"--out: {out} holds a scorecard, and {rs.root} lacks {', '.join(missing)}: its claims would be "
+                        f"downgraded to 'not yet measured'; give a scratch --out, or --force to overwrite")
+    out.mkdir(parents=True, exist_ok=True)
     report = RenderReport()
     say = progress or (lambda _msg: None)
     if toy:
@@ -91,6 +104,6 @@ def render_all(results_dir: str | os.PathLike[str], out_dir: str | os.PathLike[s
         except ValueError as err:
             report.skipped[spec.name] = f"results lack what it needs ({err})"
     rows = build_scorecard(rs)
-    report.made["scorecard"] = [atomic_write_text(out / "scorecard.md", render_markdown(rows)),
-                                atomic_write_text(out / "scorecard.json", render_json(rows))]
+    report.made["scorecard"] = [write_text(out / "scorecard.md", render_markdown(rows)),
+                                write_text(out / "scorecard.json", render_json(rows))]
     return report

@@ -149,6 +149,8 @@ def bounds_rows(verify: dict[str, Any] | None) -> list[ClaimRow]:
         measured = "; ".join(f"{n}: {text}" for n, (_, text) in zip(names, statuses))
         verdict = _combine(statuses)
         tight = (v.get("T3") or {}).get("tightness") or {}
+        if cid == "C2":  # the paper's lower bounds (constant C2) are not recovered; T3 is the project's own
+            measured = f"evidence is T3, the project's own bound, not the paper's (its C2 is not recovered); {measured}"
         if cid == "C2" and tight:
             frac = tight.get("fraction_strictly_tighter")
             measured += (f"; never looser than T1/T2: {tight.get('never_looser')}"

@@ -8,7 +8,6 @@ a README column (about 6.4 in wide) and written twice: a vector PDF and a 200 dp
 from __future__ import annotations
 
 import os
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -19,6 +18,8 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+
+from revkl.runfolder import atomic_write, atomic_write_text  # noqa: E402
 
 #: Okabe & Ito (2008), "Color Universal Design": distinguishable under the common colour deficiencies.
 OKABE_ITO: dict[str, str] = {
@@ -38,16 +39,18 @@ LOSS_COLORS: dict[str, str] = {
     "ce": OKABE_ITO["orange"],
     "reverse_kl": OKABE_ITO["blue"],
     "rce": OKABE_ITO["green"],
+    "symmetric_kl": OKABE_ITO["purple"],
 }
-LOSS_MARKERS: dict[str, str] = {"forward_kl": "o", "ce": "s", "reverse_kl": "^", "rce": "D"}
+LOSS_MARKERS: dict[str, str] = {"forward_kl": "o", "ce": "s", "reverse_kl": "^", "rce": "D", "symmetric_kl": "v"}
 LOSS_LABELS: dict[str, str] = {
     "forward_kl": "forward KL",
     "ce": "CE",
     "reverse_kl": "reverse KL",
     "rce": "reverse CE",
+    "symmetric_kl": "symmetric KL",
 }
 #: The order losses appear in legends and tables.
-LOSS_ORDER: tuple[str, ...] = ("forward_kl", "ce", "reverse_kl", "rce")
+LOSS_ORDER: tuple[str, ...] = ("forward_kl", "ce", "reverse_kl", "rce", "symmetric_kl")
 
 #: Colours for the roles in the theory figures.
 ROLE_COLORS: dict[str, str] = {
@@ -129,8 +132,8 @@ def new_mosaic(layout: list[list[str]], height: float) -> tuple[Figure, dict[str
 def save_figure(fig: Figure, out_dir: str | os.PathLike[str], name: str) -> list[Path]:
     """Write ``name.pdf`` (vector) and ``name.png`` (200 dpi) into ``out_dir`` and close the figure.
 
-    Each file is written to a temporary name in the same folder and renamed, so a killed run never
-    leaves a truncated image under the final name. Returns the two paths.
+    Each file is written by :func:`revkl.runfolder.atomic_write`, so a killed run never leaves a
+    truncated image under the final name. Returns the two paths.
     """
     if not name or any(sep in name for sep in ("/", "\\")):
         raise ValueError(f"name must be a bare file stem, got {name!r}")
@@ -140,34 +143,18 @@ def save_figure(fig: Figure, out_dir: str | os.PathLike[str], name: str) -> list
     try:
         for ext in ("pdf", "png"):
             final = out / f"{name}.{ext}"
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=f".{ext}", dir=out)
-            os.close(fd)
-            try:
-                # Fixed metadata keeps the files byte-stable across runs (no creation date).
-                meta = {"CreationDate": None} if ext == "pdf" else {"Software": None}
-                fig.savefig(tmp, format=ext, dpi=PNG_DPI, metadata=meta)
-                os.replace(tmp, final)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            # Fixed metadata keeps the files byte-stable across runs (no creation date).
+            meta = {"CreationDate": None} if ext == "pdf" else {"Software": None}
+            atomic_write(final, lambda tmp, ext=ext, meta=meta: fig.savefig(tmp, format=ext, dpi=PNG_DPI, metadata=meta))
             paths.append(final)
     finally:
         plt.close(fig)
     return paths
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """Write a text file through a temporary file and ``os.replace`` (never half-written)."""
+def write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write a text output with :func:`revkl.runfolder.atomic_write_text` (its folder created); return its path."""
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", dir=final.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write_text(final, text)
     return final

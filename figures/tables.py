@@ -20,7 +20,7 @@ from pathlib import Path
 
 from figures.matched import CLEAN, Obs, Study, llm_studies, weak_ceiling_gaps
 from figures.results_io import RunData
-from figures.style import atomic_write_text, loss_label, loss_sort_key
+from figures.style import loss_label, loss_sort_key, write_text
 from revkl import stats
 
 NO_GAP = "†"
@@ -133,9 +133,9 @@ def noise_table(runs: list[RunData], fmt: str = "md") -> str:
 def write_tables(runs: list[RunData], out_dir: str | os.PathLike[str]) -> list[Path]:
     """Write ``llm_accuracy_table.{md,tex}`` and, when there is noise data, ``llm_noise_table.{md,tex}``."""
     out = Path(out_dir)
-    paths = [atomic_write_text(out / f"llm_accuracy_table.{fmt}", accuracy_table(runs, fmt)) for fmt in ("md", "tex")]
+    paths = [write_text(out / f"llm_accuracy_table.{fmt}", accuracy_table(runs, fmt)) for fmt in ("md", "tex")]
     try:
-        paths += [atomic_write_text(out / f"llm_noise_table.{fmt}", noise_table(runs, fmt)) for fmt in ("md", "tex")]
+        paths += [write_text(out / f"llm_noise_table.{fmt}", noise_table(runs, fmt)) for fmt in ("md", "tex")]
     except ValueError:
         pass  # no noise sweep in these runs: the accuracy table stands alone
     return paths

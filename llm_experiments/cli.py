@@ -19,11 +19,17 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError("revkl llm run: --out is required (except with --dry-run)")
     if args.offline:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from llm_experiments.pipeline import run
+    from llm_experiments.launch import JobOptions, launch
     from llm_experiments.report import format_report
 
-    summary = run(args.config, args.out)
-    if summary["n_results"]:
+    opts = JobOptions(timeout_min=args.slurm_time, cpus_per_task=args.cpus_per_job, gpus_per_node=args.slurm_gpus,
+                      mem_gb=args.slurm_mem_gb, partition=args.slurm_partition, account=args.slurm_account,
+                      max_parallel=args.max_parallel)
+    summary = launch(args.config, args.out, args.launcher, opts=opts, units_per_job=args.units_per_job,
+                     wait=not args.no_wait)
+    if args.no_wait:
+        return 0
+    if summary["n_results"] and os.environ.get("RANK", "0") == "0":  # one report under accelerate launch
         print(format_report(args.out))
     return 0 if summary["complete"] else 1
 
@@ -49,6 +55,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="list the units, models, data and estimated work (tokens, steps) without loading any model")
     r.add_argument("--online", dest="offline", action="store_false",
                    help="allow Hugging Face hub downloads (default: HF_HUB_OFFLINE=1 unless already set)")
+    c = r.add_argument_group("launcher (docs/llm.md, Clusters)")
+    c.add_argument("--launcher", default="local", choices=("local", "submitit-local", "slurm"),
+                   help="local: every unit in this process (default); submitit-local / slurm: one job per pair and split "
+                        "(or --units-per-job units), all writing --out")
+    c.add_argument("--units-per-job", type=int, default=0, help="split the units of a pair and split into jobs of this many (0: one job per pair and split)")
+    c.add_argument("--cpus-per-job", type=int, default=1, help="CPUs of each job (default 1)")
+    c.add_argument("--slurm-partition", help="Slurm partition")
+    c.add_argument("--slurm-account", help="Slurm account")
+    c.add_argument("--slurm-time", type=int, default=60, help="time limit of each job, minutes (default 60)")
+    c.add_argument("--slurm-gpus", type=int, default=0, help="GPUs per job (default 0)")
+    c.add_argument("--slurm-mem-gb", type=float, help="memory per job, GB")
+    c.add_argument("--max-parallel", type=int, default=0, help="Slurm: at most this many jobs at once (0: no limit)")
+    c.add_argument("--no-wait", action="store_true", help="submit and return; `revkl llm report OUT` once jobs end")
     r.set_defaults(handler=_run)
     rep = sub.add_parser("report", help="print the accuracy and noise tables of a run folder and write report.md")
     rep.add_argument("dir", help="run folder")

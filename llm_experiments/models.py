@@ -118,12 +118,16 @@ def char_tokenizer() -> Any:
 
 
 def _tiny_backbone(source: str) -> nn.Module:
-    """A randomly initialised GPT-2 (n_embd, n_layer from the spec), seeded from its shape."""
+    """A randomly initialised GPT-2 (n_embd, n_layer from the spec), seeded from its shape.
+
+    No dropout: then a run's numbers depend on its seeds only, not on how the random stream is
+    split over processes, and a data-parallel run matches one process up to float rounding.
+    """
     from transformers import GPT2Config, GPT2Model
 
     n_embd, n_layer = (int(x) for x in source.split(":", 1)[1].split(","))
     cfg = GPT2Config(vocab_size=97, n_positions=512, n_embd=n_embd, n_layer=n_layer, n_head=4,
-                     pad_token_id=0, bos_token_id=0, eos_token_id=0)
+                     pad_token_id=0, bos_token_id=0, eos_token_id=0, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
     with torch.random.fork_rng():
         torch.manual_seed(1000 * n_embd + n_layer)
         return GPT2Model(cfg)

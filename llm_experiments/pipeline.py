@@ -16,7 +16,8 @@ For each pair and split the run computes, once:
 then each unit: the strong model trained on the (possibly corrupted) weak labels with the unit's
 loss; its test metrics are appended to ``results.jsonl`` as one batch whose id is the unit key.
 
-Stages are saved atomically under ``DIR/cache/<stage>-<key>.pt``. Every key covers the config
+Stages are saved under ``DIR/cache/<stage>-<key>.pt`` (temp file + hard link: the first copy is
+kept and never replaced). Every key covers the config
 fields the stage depends on *and the content* (``runfolder.content_digest``) of each local input:
 a data file (``[data].options.path``) or a local model folder. Editing one therefore changes the
 keys of what depends on it, which is recomputed (the log names the file); a resumed run skips units
@@ -24,8 +25,12 @@ whose key is already in ``results.jsonl``, so a killed run loses nothing it wrot
 
 Everything a user can get wrong (config, data file, model names, ``--out``) is checked before any
 model is loaded and before anything is written: a UserError leaves the folder as it was.
-A launcher can split the work: ``plan_units(cfg)`` lists the units, ``run(cfg, out, only=keys)``
-runs a subset (processes may share one folder: appends are locked, stages are written atomically).
+A launcher (``launch.py``) splits the work: ``plan_units(cfg)`` lists the units, ``run(cfg, out,
+only=keys)`` runs a subset. Any number of processes may share one folder with disjoint or
+overlapping subsets: results are appended under a lock and read first-copy-wins, each stage is
+published first-copy-wins (so every job continues from the same copy), a unit another job has
+finished is skipped, and the summary is rebuilt from ``results.jsonl`` under a lock. Under
+``accelerate launch`` the decisions that steer collective work are rank 0's (``train.agree``).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import hashlib
 import logging
 import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,8 +61,8 @@ from llm_experiments.data import (Part, check_dataset_name, describe, load_datas
 from llm_experiments.losses import distribution, ground_truth
 from llm_experiments.models import load_scorer, load_tokenizer, resolve
 from llm_experiments.noise import corrupt
-from llm_experiments.train import collate, combine, encode_texts, fit, tokenize
-from revkl.runfolder import (UserError, atomic_write, atomic_write_json, atomic_write_text,
+from llm_experiments.train import agree, barrier, collate, combine, distributed, encode_texts, fit, tokenize
+from revkl.runfolder import (UserError, locked, atomic_write_json, atomic_write_text,
                              canonical_json, content_digest, prepare_out_dir)
 
 log = logging.getLogger("llm_experiments")
@@ -166,17 +172,42 @@ def _device(cfg: Config) -> torch.device:
         raise UserError(f"config [runtime]: device {want!r} is not a torch device (auto, cpu, cuda, cuda:0)") from None
 
 
+def _publish(path: Path, obj: Any) -> bool:
+    """Save ``obj`` to ``path`` unless a copy is already there; True when this one was published.
+
+    The file is written and fsynced under a temporary name, then hard-linked into place: unlike
+    the rename of ``runfolder.atomic_write``, ``link`` fails when ``path`` exists, so the first
+    complete copy wins and is never replaced.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.link(tmp, path)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
 def cached_stage(run_dir: Path, stage: str, key: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Load ``cache/<stage>-<key>.pt`` or compute, save atomically, and return it (``_cached`` says which)."""
+    """Load ``cache/<stage>-<key>.pt`` or compute and publish it; return it (``_cached`` says which).
+
+    Two jobs that compute the same stage at once both finish, but only the first copy is
+    published and both continue from it, so every unit of a run folder sees the same stage.
+    """
     path = run_dir / "cache" / f"{stage}-{key}.pt"
-    if path.exists():
-        out = torch.load(path, weights_only=False)
-        out["_cached"] = True
-        return out
-    path.parent.mkdir(parents=True, exist_ok=True)
-    out = compute()
-    atomic_write(path, lambda tmp: torch.save(out, tmp))
-    out["_cached"] = False
+    if not agree(path.exists()):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        out = compute()
+        if _publish(path, out):
+            out["_cached"] = False
+            return out
+    out = torch.load(path, weights_only=False)
+    out["_cached"] = True
     return out
 
 
@@ -202,7 +233,9 @@ class _RunLog:
 
     def open_file(self, run_dir: Path) -> None:
         log.removeHandler(self.buffer)
-        self.handlers = [logging.StreamHandler(sys.stderr), logging.FileHandler(run_dir / results.LOG_FILE, encoding="utf-8")]
+        self.handlers = [logging.StreamHandler(sys.stderr)]
+        if _is_main():  # one log file line per event under accelerate launch
+            self.handlers.append(logging.FileHandler(run_dir / results.LOG_FILE, encoding="utf-8"))
         for h in self.handlers:
             h.setFormatter(self.fmt)
             for rec in self.early:
@@ -382,6 +415,24 @@ def run(config: Config | str | Path, out_dir: str | Path, only: Iterable[str] | 
         torch.set_num_threads(threads)
 
 
+def prepare(cfg: Config, out_dir: str | Path) -> Path:
+    """Every check of :func:`run` that needs no model (config, data, ``--out``), then create the folder
+    and write ``config.toml``: a launcher calls it before submitting, so a user error stops it there."""
+    run_dir = Path(out_dir)
+    _check_out(cfg, run_dir)
+    _preflight(cfg)
+    _write_config(cfg, run_dir)
+    return run_dir
+
+
+def _write_config(cfg: Config, run_dir: Path) -> None:
+    prepare_out_dir(run_dir)
+    cfg_path = run_dir / results.CONFIG_FILE
+    text = to_toml(cfg)
+    if _is_main() and (not cfg_path.is_file() or cfg_path.read_text(encoding="utf-8") != text):
+        atomic_write_text(cfg_path, text)  # runtime settings may change between resumes
+
+
 def _preflight(cfg: Config) -> tuple[torch.device, dict[str, str], list[Unit], Study]:
     """Every check that needs no model: names, device, inputs, and the data of every split."""
     for weak, strong in cfg.models.pairs:
@@ -406,11 +457,7 @@ def _run(cfg: Config, run_dir: Path, runlog: _RunLog, only: set[str] | None, t_c
         unknown = only - {u.key for u in units}
         if unknown:
             raise UserError(f"only: {len(unknown)} key(s) are not units of this config, e.g. {sorted(unknown)[0]}")
-    prepare_out_dir(run_dir)
-    cfg_path = run_dir / results.CONFIG_FILE
-    text = to_toml(cfg)
-    if _is_main() and (not cfg_path.is_file() or cfg_path.read_text(encoding="utf-8") != text):
-        atomic_write_text(cfg_path, text)  # runtime settings may change between resumes
+    _write_config(cfg, run_dir)
     runlog.open_file(run_dir)
 
     prev = results.load_summary(run_dir) if (run_dir / results.SUMMARY_FILE).is_file() else {}
@@ -426,15 +473,24 @@ def _run(cfg: Config, run_dir: Path, runlog: _RunLog, only: set[str] | None, t_c
              cfg.name, describe(cfg.data), study.task, study.num_classes, len(study.texts), len(study.splits),
              cfg.models.mode, device, cfg.w2s.seed_scope)
 
+    world = distributed()[1]
+    if world > 1:
+        log.info("data-parallel: %d processes, each trains on a shard of every batch", world)
     ctx = _Context(cfg, run_dir, study, device, digests, units, prev, t_call)
-    done = {r["key"] for r in results.load_results(run_dir)}
+    done = agree(_done(run_dir))
     todo = [u for u in units if u.key not in done and (only is None or u.key in only)]
     log.info("%d of %d units to run", len(todo), len(units))
     for (weak, strong, sp), group in _groups(todo).items():
         W, C = ctx.stages(weak, strong, sp)
         for u in group:
-            ctx.run_unit(u, W, C)
+            if not agree(u.key in _done(run_dir)):  # another job may have finished it meanwhile
+                ctx.run_unit(u, W, C)
+    barrier()  # every record rank 0 appends is in the file before any process reads the final summary
     return ctx.write_summary()
+
+
+def _done(run_dir: Path) -> set[str]:
+    return {r["key"] for r in results.load_results(run_dir)}
 
 
 def _groups(units: list[Unit]) -> dict[tuple[str, str, int], list[Unit]]:
@@ -537,10 +593,23 @@ class _Context:
         self.write_summary()
 
     def write_summary(self) -> dict[str, Any]:
+        """Rebuild the summary from ``results.jsonl`` and every stage recorded so far; rank 0 writes it.
+
+        Read-merge-write under a lock on the folder, so concurrent jobs never drop each other's stages.
+        """
+        if not _is_main():
+            return self._summary({})
+        with locked(self.run_dir / ".summary.lock"):
+            path = self.run_dir / results.SUMMARY_FILE
+            summary = self._summary(results.load_summary(self.run_dir).get("stages", {}) if path.is_file() else {})
+            atomic_write_json(path, _jsonable(summary))
+        return summary
+
+    def _summary(self, current_stages: dict[str, Any]) -> dict[str, Any]:
         keys = [u.key for u in self.units]
         wanted = set(keys)
         recs = [r for r in results.load_results(self.run_dir) if r["key"] in wanted]
-        stages = {**self.prev.get("stages", {}), **self.stage_info}
+        stages = {**self.prev.get("stages", {}), **current_stages, **self.stage_info}
         last = time.time() - self.t_call
         summary = {
             "name": self.cfg.name, "seed_scope": self.cfg.w2s.seed_scope, "n_units": len(keys), "n_results": len(recs),
@@ -552,8 +621,6 @@ class _Context:
             "last_call_s": last, "calls_s": self.prev.get("calls_s", 0.0) + last,
             "updated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
-        if _is_main():
-            atomic_write_json(self.run_dir / results.SUMMARY_FILE, _jsonable(summary))
         return summary
 
 

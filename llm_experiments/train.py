@@ -1,11 +1,24 @@
-"""Training and prediction: tokenisation, length-grouped batches, the optimiser loop, feature passes.
+r"""Training and prediction: tokenisation, length-grouped batches, the optimiser loop, feature passes.
 
 One loop (:func:`fit`) serves both modes: it asks a ``logits_fn(batch)`` for the outputs of a
 batch of items, turns them into a distribution (``losses.distribution``), and minimises
 ``losses.objective`` against the batch's target distribution with AdamW, linear warmup then
-cosine / linear decay, gradient accumulation and gradient clipping. Under ``accelerate launch``
-it runs data-parallel (each process takes every world_size-th batch; gradients are averaged by
-DDP); on CUDA it autocasts to bf16, on CPU it stays fp32. A single CPU process uses plain
+cosine / linear decay, gradient accumulation and gradient clipping. On CUDA it autocasts to bf16,
+on CPU it stays fp32.
+
+Under ``accelerate launch`` (W processes) the run is data-parallel and computes what one process
+computes: every process draws the same batches; process r takes the shard ``b[r::W]`` of each
+batch b (n items, n_r in shard r) and scales its mean loss by ``n_r W / n``. DDP averages the
+gradients over processes, so the step follows
+
+.. math:: \frac1W \sum_r \frac{n_r W}{n} \nabla \bar L_r = \sum_r \frac{n_r}{n} \nabla \bar L_r = \nabla \bar L,
+
+the gradient of the batch's mean loss, for a last batch of any size (a process with an empty
+shard runs one item with weight 0, so that every process joins every all-reduce). Only the order
+of float summation differs from one process. Forward passes without gradients
+(:func:`encode_texts`) split the batches over the processes and gather the outputs.
+
+A single CPU process uses plain
 PyTorch (no ``Accelerator``); otherwise the process holds one ``Accelerator`` and releases each
 finished run's model and optimiser with its supported ``free_memory()``.
 
@@ -137,9 +150,13 @@ def _accelerator() -> Any:
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 and not torch.cuda.is_available():
         return None
     if _ACC is None:
-        from accelerate import Accelerator
+        from accelerate import Accelerator, DistributedDataParallelKwargs
 
-        _ACC = Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no", cpu=not torch.cuda.is_available())
+        # Buffers are constants here (cached features of a last-layer head, attention masks): DDP's
+        # default re-broadcast of every buffer at every forward would copy the feature table each step.
+        ddp = DistributedDataParallelKwargs(broadcast_buffers=False)
+        _ACC = Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no",
+                           cpu=not torch.cuda.is_available(), kwargs_handlers=[ddp])
     return _ACC
 
 
@@ -179,19 +196,22 @@ def fit(module: torch.nn.Module, logits_fn: Callable[[torch.nn.Module, np.ndarra
     meter = _Meter(desc, micro_total, "batches", progress, progress_interval)
     while done < micro_total:
         batches = length_grouped_batches(lengths, cfg.batch_size, rng, cfg.group_by_length)
-        batches = batches[rank::world]
         last_losses = []
-        for b in batches:
+        for full in batches:
             if done >= micro_total:
                 break
             boundary = (done + 1) % cfg.grad_accum == 0 or done + 1 == micro_total
             sync = acc.no_sync(model) if acc is not None and not boundary else contextlib.nullcontext()
             cast = acc.autocast() if acc is not None else contextlib.nullcontext()
+            b = full[rank::world]
+            weight = len(b) * world / len(full)  # the shard's share of the batch mean (module docstring)
+            if len(b) == 0:
+                b = full[:1]
             with sync, cast:
                 logits = logits_fn(model, b).float()
                 tgt = Categorical(target_lp[torch.as_tensor(b)].to(logits.device), name="weak labels")
                 value = objective(distribution(logits, task, validate=False), tgt, loss, aux_conf=aux_conf,
-                                  mirror_weight=mirror_weight)
+                                  mirror_weight=mirror_weight) * weight
                 backward(value / cfg.grad_accum)
             last_losses.append(float(value.detach()))  # the one host sync of the step
             if not math.isfinite(last_losses[-1]):
@@ -210,6 +230,8 @@ def fit(module: torch.nn.Module, logits_fn: Callable[[torch.nn.Module, np.ndarra
     model.eval()
     if acc is not None:
         acc.free_memory()  # drops accelerate's references to this run's model and optimiser
+    if world > 1 and last_losses:  # the batch losses: the mean over processes of the weighted shard losses
+        last_losses = acc.reduce(torch.tensor(last_losses, device=acc.device), "mean").tolist()
     return {"train_loss": float(np.mean(last_losses)) if last_losses else float("nan"), "steps": step}
 
 
@@ -222,7 +244,9 @@ def encode_texts(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], ids: 
                  bf16: bool = False, progress_interval: float = 30.0) -> torch.Tensor:
     """``fn(input_ids, mask)`` on every text, batched by similar length; rows in the input order (fp32, CPU).
 
-    Under bf16 autocast on CUDA always, and on CPU when ``bf16`` is set.
+    Under bf16 autocast on CUDA always, and on CPU when ``bf16`` is set. Data-parallel (W
+    processes): process r runs the batches r, r + W, ...; the rows are gathered, so every process
+    returns all of them.
     """
     order = np.argsort([-len(x) for x in ids], kind="stable")
     outs: list[torch.Tensor] = [None] * len(ids)  # type: ignore[list-item]
@@ -230,8 +254,9 @@ def encode_texts(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], ids: 
         ctx: Any = torch.autocast(device.type, dtype=torch.bfloat16)
     else:
         ctx = contextlib.nullcontext()
+    rank, world = distributed()
     meter = _Meter(desc, len(ids), "texts", progress, progress_interval)
-    for start in range(0, len(ids), batch_size):
+    for start in range(0, len(ids), batch_size)[rank::world]:
         chunk = order[start:start + batch_size]
         with ctx:
             y = fn(*collate([ids[i] for i in chunk], pad_id, device)).float().cpu()
@@ -239,4 +264,38 @@ def encode_texts(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], ids: 
             outs[i] = y[j]
         meter.update(len(chunk))
     meter.close()
+    if world > 1:
+        mine = [(i, outs[i]) for i in range(len(ids)) if outs[i] is not None]
+        parts: list[Any] = [None] * world
+        torch.distributed.all_gather_object(parts, mine)
+        for part in parts:
+            for i, y in part:
+                outs[i] = y
     return torch.stack(outs)
+
+
+def distributed() -> tuple[int, int]:
+    """(rank, world size) of this process; (0, 1) outside ``accelerate launch``."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, 1
+    acc = _accelerator()  # joins the process group
+    return acc.process_index, acc.num_processes
+
+
+def barrier() -> None:
+    """Wait until every process gets here (nothing outside ``accelerate launch``)."""
+    if distributed()[1] > 1:
+        torch.distributed.barrier()
+
+
+def agree(value: Any) -> Any:
+    """Rank 0's ``value`` on every process (the value itself outside ``accelerate launch``).
+
+    Decisions that steer collective work (run a stage or load it, run a unit or skip it) must be
+    the same on every process, or one of them waits forever in an all-reduce.
+    """
+    if distributed()[1] == 1:
+        return value
+    box = [value]
+    torch.distributed.broadcast_object_list(box, src=0)
+    return box[0]

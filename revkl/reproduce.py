@@ -17,13 +17,14 @@ code is 1 if any stage failed. The status of every stage is written to ``DIR/rep
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+from revkl.runfolder import atomic_write_json
 
 REPO = Path(__file__).resolve().parent.parent
 VERIFY_INSTANCES = 2000
@@ -69,15 +70,16 @@ def stage_theory(args: argparse.Namespace) -> str:
 
 
 def _reusable_report(path: Path) -> dict | None:
-    """The verify report at ``path`` if it was made with this stage's instances and seed."""
-    from bounds.verify import load_report
+    """The verify report at ``path`` if it was made with this stage's instances, seed and report format."""
+    from bounds.verify import REPORT_FORMAT, load_report
 
     try:
         report = load_report(path)
     except (OSError, ValueError):
         return None
     meta = report.get("_meta", {})
-    return report if meta.get("instances") == VERIFY_INSTANCES and meta.get("seed") == VERIFY_SEED else None
+    same = (meta.get("instances"), meta.get("seed"), meta.get("format")) == (VERIFY_INSTANCES, VERIFY_SEED, REPORT_FORMAT)
+    return report if same else None
 
 
 def stage_synthetic(args: argparse.Namespace) -> str:
@@ -120,12 +122,7 @@ STAGES: tuple[Stage, ...] = (
 
 def _write_status(out: Path, status: dict[str, dict[str, object]]) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / ".reproduce.json.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(status, fh, indent=2)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, out / "reproduce.json")
+    atomic_write_json(out / "reproduce.json", status, indent=2)
 
 
 def reproduce(args: argparse.Namespace, stages: tuple[Stage, ...] = STAGES) -> int:

@@ -107,7 +107,7 @@ def prepare_out_dir(path: str | Path, what: str = "--out") -> Path:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[int]:
+def locked(path: str | Path) -> Iterator[int]:
     """An exclusive advisory lock on ``path`` (created if absent) for the duration of the block."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -181,12 +181,23 @@ def append_batch(path: str | Path, batch: str, records: list[dict[str, Any]]) ->
     blob = b"".join(
         (json.dumps({**r, "batch": batch, "batch_size": len(records)}, sort_keys=True, separators=(",", ":"))
          + "\n").encode() for r in records)
-    with _locked(path) as fd:
-        _, good, _ = _scan(_read_lines(path))
+    with locked(path) as fd:
+        st = os.fstat(fd)
+        good = st.st_size if _ENDS_CLEAN.get(str(path.resolve())) == _stamp(st) else _scan(_read_lines(path))[1]
         os.ftruncate(fd, good)
         os.lseek(fd, good, os.SEEK_SET)
         os.write(fd, blob)
         os.fsync(fd)
+        _ENDS_CLEAN[str(path.resolve())] = _stamp(os.fstat(fd))
+
+
+#: path -> (inode, size, mtime) right after this process's last complete append: while the file still has that
+#: stamp nobody wrote since, so it ends on a complete batch and the next append need not scan it.
+_ENDS_CLEAN: dict[str, tuple[int, int, int]] = {}
+
+
+def _stamp(st: os.stat_result) -> tuple[int, int, int]:
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def read_records(path: str | Path) -> list[dict[str, Any]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -11,12 +10,8 @@ def _run(args: argparse.Namespace) -> int:
     from synthetic.report import render
     from synthetic.run import prepare_run_dir, run_study
 
-    try:
-        cfg = load_config(args.config)
-        prepare_run_dir(cfg, args.out)
-    except (ValueError, OSError) as err:
-        print(f"revkl synthetic run: {err}", file=sys.stderr)
-        return 2
+    cfg = load_config(args.config)  # a user's mistake raises UserError: one line, exit 2 (revkl.cli)
+    prepare_run_dir(cfg, args.out)
     summary = run_study(cfg, args.out, progress=not args.quiet)
     print(f"wrote {summary['records']} records to {args.out}")
     if not args.quiet:
@@ -27,11 +22,7 @@ def _run(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from synthetic.report import report
 
-    try:
-        print(report(args.dir), end="")
-    except FileNotFoundError as err:
-        print(f"revkl synthetic report: {err}", file=sys.stderr)
-        return 2
+    print(report(args.dir), end="")
     return 0
 
 
@@ -42,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r = sub.add_parser("run", help="run (or resume) a study from a TOML config")
     r.add_argument("--config", required=True, help="TOML study config (see synthetic/configs/)")
     r.add_argument("--out", required=True, help="run folder: config.toml, results.jsonl, summary.json, log.txt")
-    r.add_argument("--quiet", action="store_true", help="no progress bar or tables")
+    r.add_argument("--quiet", action="store_true", help="no progress bar, progress lines or tables on the terminal (log.txt still gets progress lines)")
     r.set_defaults(handler=_run)
     rep = sub.add_parser("report", help="print the tables of a run folder (also written to DIR/report.txt)")
     rep.add_argument("dir", help="run folder")

@@ -7,23 +7,26 @@ combination is a *setting* with ``tasks`` transfer tasks, run for every loss and
 
 from __future__ import annotations
 
-import hashlib
 import json
+import math
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-HEAD_CLASSES = ("stochastic_matrix", "mixture", "softmax_mixture", "softmax_linear")
-#: Classes convex in probability space (T4 applies); the others are softmax heads.
-PROBABILITY_CONVEX = {"stochastic_matrix": True, "mixture": True, "softmax_mixture": False, "softmax_linear": False}
-#: Classes a certified solver of bounds.solvers fits exactly.
-EXACT_CLASSES = ("stochastic_matrix", "mixture", "softmax_linear")
-NOISE_TYPES = ("none", "flip", "shrink")
+from revkl.runfolder import UserError, config_hash, dumps_toml
+
+#: Weak-label noise types and the interval their ``rate`` lies in (see :mod:`synthetic.weak`).
+#: Named apart from llm_experiments' ``flip`` (rolls the logits of an exact fraction) and ``shrink``
+#: (shrinks an exact fraction), which are different procedures.
+NOISE_TYPES: dict[str, tuple[float, float]] = {"none": (0.0, 0.0), "swap_top": (0.0, 0.5), "shrink_all": (0.0, 1.0)}
+#: Names this simulator used before; a config using them gets a one-line error naming the new one.
+RENAMED = {"flip": "swap_top", "shrink": "shrink_all", "symmetric": "symmetric_kl"}
 METHODS = ("exact", "sgd")
 SGD_DTYPES = ("float32", "float64")
 REPRESENTATIONS = ("controlled", "pretrained")
-EXTRA_LOSSES = ("symmetric",)
+#: Fields that say how fast a run goes, never what it computes: left out of the config hash.
+RUNTIME_FIELDS = ("threads",)
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ class RepresentationConfig:
     """How strong and weak representations are made.
 
     controlled: h_s = h* + delta * g(x) (g a random MLP scaled to unit RMS);
-    h_w = the first ``weak_dim`` coordinates of a random rotation of h*, plus ``weak_noise`` * g'(x).
+    h_w = the first ``weak_dim`` (<= data.m) coordinates of a random rotation of h*, plus ``weak_noise`` * g'(x).
     pretrained: a deep MLP (strong) and a shallow one (weak) trained on ``pretrain_tasks``
     softmax tasks on top of h* (Charikar et al., 2024); ``delta`` is not used.
     """
@@ -107,40 +110,48 @@ class Config:
         return json.loads(json.dumps(asdict(self)))
 
     def hash(self) -> str:
-        """A short hash of every field: a run folder belongs to exactly one config."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        """A short hash of every field but the runtime ones: a run folder belongs to exactly one config."""
+        return config_hash(self.to_dict(), runtime=RUNTIME_FIELDS)
 
 
 _SECTIONS = {"data": DataConfig, "representation": RepresentationConfig, "weak": WeakConfig, "sgd": SGDConfig}
 
 
-def _build(cls: type, raw: dict[str, Any], where: str) -> Any:
+def _build(cls: type, raw: Any, where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise UserError(f"{where}: expected a table of fields, got {raw!r}")
     known = set(cls.__dataclass_fields__)
     unknown = set(raw) - known
     if unknown:
-        raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}; known: {sorted(known)}")
+        raise UserError(f"{where}: unknown field(s) {sorted(unknown)}; known: {sorted(known)}")
     kwargs = {}
     for key, value in raw.items():
+        name = key if where == "config" else f"{where.strip('[]')}.{key}"
+        f = cls.__dataclass_fields__[key]
+        listed = isinstance(f.default if f.default is not MISSING else f.default_factory(), tuple)
+        if listed != isinstance(value, list):
+            raise UserError(f"{name} must be {'a list' if listed else 'a single value'}, got {value!r}")
         if key == "noise":
-            value = tuple(_noise_entry(v, f"{where}.noise") for v in value)
-        elif isinstance(value, list):
+            value = tuple(_noise_entry(v, name) for v in value)
+        elif listed:
             value = tuple(value)
         kwargs[key] = value
     return cls(**kwargs)
 
 
 def _noise_entry(v: Any, where: str) -> tuple[str, float]:
-    if isinstance(v, dict):
-        if set(v) - {"type", "rate"}:
-            raise ValueError(f"{where}: each entry takes 'type' and 'rate', got {sorted(v)}")
-        return (str(v.get("type", "none")), float(v.get("rate", 0.0)))
-    if isinstance(v, (list, tuple)) and len(v) == 2:
-        return (str(v[0]), float(v[1]))
-    raise ValueError(f"{where}: entries must be {{type = ..., rate = ...}}, got {v!r}")
+    if not isinstance(v, dict) or set(v) - {"type", "rate"}:
+        raise UserError(f"{where}: entries must be {{type = ..., rate = ...}}, got {v!r}")
+    kind, rate = v.get("type", "none"), v.get("rate", 0.0)
+    if not isinstance(kind, str):
+        raise UserError(f"{where}: type must be a string, got {kind!r}")
+    if not isinstance(rate, (int, float)) or isinstance(rate, bool):
+        raise UserError(f"{where}: rate must be a number, got {rate!r}")
+    return (kind, float(rate))
 
 
 def config_from_dict(raw: dict[str, Any]) -> Config:
-    """Build and validate a Config from a parsed TOML dict."""
+    """Build and validate a Config from a parsed TOML dict (UserError naming the first bad field)."""
     top = {k: v for k, v in raw.items() if k not in _SECTIONS}
     sections = {k: _build(cls, raw.get(k, {}), f"[{k}]") for k, cls in _SECTIONS.items()}
     cfg = _build(Config, top, "config")
@@ -150,122 +161,115 @@ def config_from_dict(raw: dict[str, Any]) -> Config:
 
 
 def load_config(path: str | Path) -> Config:
-    """Read a TOML study config; raises ValueError naming the bad field."""
-    with open(path, "rb") as fh:
-        try:
+    """Read a TOML study config; raises UserError naming the file or the bad field."""
+    try:
+        with open(path, "rb") as fh:
             raw = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as err:
-            raise ValueError(f"{path}: not valid TOML: {err}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise UserError(f"{path}: not valid TOML: {err}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: cannot read the config ({err})") from None
     return config_from_dict(raw)
 
 
 def dump_toml(cfg: Config) -> str:
-    """The resolved config as TOML (values are ints, floats, strings, bools and lists only)."""
-
-    def fmt(v: Any) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, str):
-            return json.dumps(v)
-        if isinstance(v, list):
-            if v and isinstance(v[0], list):  # noise entries
-                return "[" + ", ".join(f'{{type = {json.dumps(t)}, rate = {r!r}}}' for t, r in v) + "]"
-            return "[" + ", ".join(fmt(x) for x in v) + "]"
-        return repr(v)
-
+    """The resolved config as TOML (:func:`revkl.runfolder.dumps_toml`; noise entries as inline tables)."""
     d = cfg.to_dict()
-    lines = [f"{k} = {fmt(v)}" for k, v in d.items() if k not in _SECTIONS]
-    for sec in _SECTIONS:
-        lines.append(f"\n[{sec}]")
-        lines.extend(f"{k} = {fmt(v)}" for k, v in d[sec].items())
-    return "\n".join(lines) + "\n"
+    d["weak"]["noise"] = [{"type": t, "rate": r} for t, r in d["weak"]["noise"]]
+    return dumps_toml(d)
 
 
 def loss_direction(loss: str) -> str:
-    """The misfit direction a loss trains: bounds.LOSS_DIRECTION, plus 'symmetric' for the mix."""
+    """The misfit direction a loss trains (``bounds.LOSS_DIRECTION``)."""
     from bounds import LOSS_DIRECTION
 
-    return "symmetric" if loss == "symmetric" else LOSS_DIRECTION[loss]
+    return LOSS_DIRECTION[loss]
 
 
-def _positive_int(value: Any, name: str, minimum: int = 1) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+def _int(value: Any, name: str, minimum: int = 1, maximum: int | None = None) -> None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= minimum and (maximum is None or value <= maximum)
+    if not ok:
+        bound = f"in [{minimum}, {maximum}]" if maximum is not None else f">= {minimum}"
+        raise UserError(f"{name} must be an integer {bound}, got {value!r}")
+
+
+def _real(value: Any, name: str, lo: float, hi: float = math.inf, lo_open: bool = False) -> None:
+    """A finite number in [lo, hi] (or (lo, hi] when ``lo_open``)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+        and (value > lo if lo_open else value >= lo) and value <= hi
+    if not ok:
+        where = f"{'>' if lo_open else '>='} {lo:g}" + (f" and <= {hi:g}" if math.isfinite(hi) else "")
+        raise UserError(f"{name} must be a finite number {where}, got {value!r}")
+
+
+def _choice(value: Any, name: str, known: Any) -> None:
+    if isinstance(value, str) and value in RENAMED and RENAMED[value] in known:
+        raise UserError(f"{name}: {value!r} was renamed {RENAMED[value]!r}; use the new name")
+    if not isinstance(value, str) or value not in known:
+        raise UserError(f"{name}: unknown value {value!r}; known: {', '.join(known)}")
+
+
+def _nonempty(values: tuple[Any, ...], name: str) -> None:
+    if not values:
+        raise UserError(f"{name} must not be empty")
 
 
 def validate(cfg: Config) -> None:
-    """Check every field; raise ValueError naming the first bad one."""
+    """Check every field (type, range, known names); raise UserError naming the first bad one."""
     from bounds import LOSSES
+    from synthetic.heads import HEAD_CLASSES
 
-    _positive_int(cfg.tasks, "tasks")
-    _positive_int(cfg.chunk, "chunk")
-    _positive_int(cfg.seed, "seed", 0)
-    _positive_int(cfg.threads, "threads")
+    if not isinstance(cfg.name, str) or not cfg.name:
+        raise UserError(f"name must be a non-empty string, got {cfg.name!r}")
+    _int(cfg.tasks, "tasks")
+    _int(cfg.chunk, "chunk")
+    _int(cfg.seed, "seed", 0)
+    _int(cfg.threads, "threads")
     d = cfg.data
-    _positive_int(d.k, "data.k", 2)
+    _int(d.k, "data.k", 2)
     for name in ("d", "m", "hidden", "n_weak_train", "n_transfer", "n_val", "n_test", "mixture_heads"):
-        _positive_int(getattr(d, name), f"data.{name}")
+        _int(getattr(d, name), f"data.{name}")
     for name in ("feature_temperature", "head_scale", "dirichlet"):
-        if not getattr(d, name) > 0:
-            raise ValueError(f"data.{name} must be > 0, got {getattr(d, name)!r}")
-    if not cfg.head_classes:
-        raise ValueError("head_classes must not be empty")
+        _real(getattr(d, name), f"data.{name}", 0.0, lo_open=True)
+    _nonempty(cfg.head_classes, "head_classes")
     for h in cfg.head_classes:
-        if h not in HEAD_CLASSES:
-            raise ValueError(f"head_classes: unknown head class {h!r}; known: {', '.join(HEAD_CLASSES)}")
+        _choice(h, "head_classes", tuple(HEAD_CLASSES))
+    _nonempty(cfg.K, "K")
     for K in cfg.K:
-        _positive_int(K, "K")
-    if not cfg.losses:
-        raise ValueError("losses must not be empty")
+        _int(K, "K")
+    _nonempty(cfg.losses, "losses")
     for loss in cfg.losses:
-        if loss not in LOSSES and loss not in EXTRA_LOSSES:
-            raise ValueError(f"losses: unknown loss {loss!r}; known: {', '.join(sorted(LOSSES) + list(EXTRA_LOSSES))}")
+        _choice(loss, "losses", tuple(LOSSES))
+    _nonempty(cfg.methods, "methods")
     for m in cfg.methods:
-        if m not in METHODS:
-            raise ValueError(f"methods: unknown method {m!r}; known: {', '.join(METHODS)}")
-    if not cfg.methods:
-        raise ValueError("methods must not be empty")
-    if not cfg.exact_tol > 0:
-        raise ValueError(f"exact_tol must be > 0, got {cfg.exact_tol!r}")
+        _choice(m, "methods", METHODS)
+    _real(cfg.exact_tol, "exact_tol", 0.0, lo_open=True)
     r = cfg.representation
-    if r.kind not in REPRESENTATIONS:
-        raise ValueError(f"representation.kind must be one of {REPRESENTATIONS}, got {r.kind!r}")
+    _choice(r.kind, "representation.kind", REPRESENTATIONS)
+    _nonempty(r.deltas, "representation.deltas")
     for delta in r.deltas:
-        if not isinstance(delta, (int, float)) or delta < 0:
-            raise ValueError(f"representation.deltas must be >= 0, got {delta!r}")
-    if r.kind == "pretrained" and not r.pretrain_tasks:
-        raise ValueError("representation.pretrain_tasks must not be empty for kind = 'pretrained'")
+        _real(delta, "representation.deltas", 0.0)
+    if r.kind == "pretrained":
+        _nonempty(r.pretrain_tasks, "representation.pretrain_tasks")
     for t in r.pretrain_tasks:
-        _positive_int(t, "representation.pretrain_tasks")
-    _positive_int(r.weak_dim, "representation.weak_dim")
-    if r.weak_noise < 0:
-        raise ValueError(f"representation.weak_noise must be >= 0, got {r.weak_noise!r}")
-    _positive_int(r.pretrain_samples, "representation.pretrain_samples")
-    _positive_int(r.pretrain_steps, "representation.pretrain_steps")
+        _int(t, "representation.pretrain_tasks")
+    _int(r.weak_dim, "representation.weak_dim", 1, d.m)  # h_w keeps weak_dim of the m coordinates of R h*
+    _real(r.weak_noise, "representation.weak_noise", 0.0)
+    _int(r.pretrain_samples, "representation.pretrain_samples")
+    _int(r.pretrain_steps, "representation.pretrain_steps")
     w = cfg.weak
-    if w.labels not in ("hard", "soft"):
-        raise ValueError(f"weak.labels must be 'hard' or 'soft', got {w.labels!r}")
-    if not w.noise:
-        raise ValueError("weak.noise must list at least one entry (use {type = \"none\", rate = 0.0})")
+    _choice(w.labels, "weak.labels", ("hard", "soft"))
+    _nonempty(w.noise, "weak.noise")
     for kind, rate in w.noise:
-        if kind not in NOISE_TYPES:
-            raise ValueError(f"weak.noise: unknown noise type {kind!r}; known: {', '.join(NOISE_TYPES)}")
-        if kind == "flip" and not 0.0 <= rate <= 0.5:
-            raise ValueError(f"weak.noise: flip rate must lie in [0, 0.5], got {rate!r}")
-        if kind == "shrink" and not 0.0 <= rate <= 1.0:
-            raise ValueError(f"weak.noise: shrink factor alpha must lie in [0, 1], got {rate!r}")
-        if kind == "none" and rate != 0.0:
-            raise ValueError(f"weak.noise: type 'none' takes rate 0, got {rate!r}")
-    _positive_int(w.steps, "weak.steps")
-    if not w.lr > 0:
-        raise ValueError(f"weak.lr must be > 0, got {w.lr!r}")
+        _choice(kind, "weak.noise.type", tuple(NOISE_TYPES))
+        lo, hi = NOISE_TYPES[kind]
+        _real(rate, f"weak.noise.rate (type {kind!r})", lo, hi)
+    _int(w.steps, "weak.steps")
+    _real(w.lr, "weak.lr", 0.0, lo_open=True)
     s = cfg.sgd
-    if not s.lr > 0:
-        raise ValueError(f"sgd.lr must be > 0, got {s.lr!r}")
-    _positive_int(s.batch_size, "sgd.batch_size")
-    _positive_int(s.max_epochs, "sgd.max_epochs")
-    _positive_int(s.patience, "sgd.patience")
-    if s.tol < 0:
-        raise ValueError(f"sgd.tol must be >= 0, got {s.tol!r}")
-    if s.dtype not in SGD_DTYPES:
-        raise ValueError(f"sgd.dtype must be one of {', '.join(SGD_DTYPES)}, got {s.dtype!r}")
+    _real(s.lr, "sgd.lr", 0.0, lo_open=True)
+    _int(s.batch_size, "sgd.batch_size")
+    _int(s.max_epochs, "sgd.max_epochs")
+    _int(s.patience, "sgd.patience")
+    _real(s.tol, "sgd.tol", 0.0)
+    _choice(s.dtype, "sgd.dtype", SGD_DTYPES)

@@ -3,7 +3,8 @@ r"""The generative setting with known truth.
 Inputs :math:`x \sim \mathcal N(0, I_d)`. A ground-truth representation :math:`h^*: \mathbb R^d \to \mathbb R^m`
 (a random two-layer tanh MLP, coordinates standardised on a reference sample). Tasks are random
 heads on :math:`h^*`, of the form of the strong head class, so that the strong class contains
-:math:`F^*` when the strong representation equals :math:`h^*`:
+:math:`F^*` when the strong representation equals :math:`h^*` (each class of the registry
+``synthetic.heads.HEAD_CLASSES`` draws its own truth):
 
 * ``stochastic_matrix``: :math:`F^*(x) = A^* \varphi^*(x)`, :math:`\varphi^* = \mathrm{softmax}(h^*/T)`, columns of
   :math:`A^*` drawn from Dirichlet(``dirichlet``);
@@ -27,13 +28,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
-import numpy as np
 import torch
 
 from synthetic.config import Config
-from synthetic.seeding import generator, stream_seed
+from synthetic.seeding import generator
 
 DTYPE = torch.float64
 Features = Callable[[torch.Tensor], torch.Tensor]
@@ -95,7 +95,7 @@ def controlled_world(cfg: Config, delta: float) -> World:
     g = generator(cfg.seed, "controlled")
     pert = standardised(lambda x, w=random_mlp(d.d, d.m, d.hidden, g): mlp_forward(w, x), d.d, g)
     rot, _ = torch.linalg.qr(torch.randn(d.m, d.m, generator=g, dtype=DTYPE))
-    m_w = min(r.weak_dim, d.m)
+    m_w = r.weak_dim  # <= m (validated)
     wnoise = standardised(lambda x, w=random_mlp(d.d, m_w, d.hidden, g): mlp_forward(w, x), d.d, g)
 
     def h_s(x: torch.Tensor) -> torch.Tensor:
@@ -135,7 +135,7 @@ def pretrained_world(cfg: Config, tasks: int) -> World:
         frozen = [w.detach() for w in body]
         return standardised(lambda z: torch.tanh(mlp_forward(frozen, z)), d.d, g)
 
-    m_w = min(r.weak_dim, d.m)
+    m_w = r.weak_dim
     return World(d.d, d.m, h_star, train(3, d.hidden, d.m), train(1, max(m_w, 2), m_w), d.m, m_w)
 
 
@@ -173,44 +173,21 @@ def simplex_features(h: torch.Tensor, temperature: float) -> torch.Tensor:
     return torch.softmax(h / temperature, -1)
 
 
-def make_tasks(cfg: Config, world: World, head_class: str, seeds: list[int]) -> TaskBatch:
-    """Draw the inputs and the truth of tasks with the given seeds (one seed per task)."""
+def make_tasks(cfg: Config, world: World, head_class: Any, seeds: list[int]) -> TaskBatch:
+    """Draw the inputs and the truth of tasks with the given seeds (one seed per task).
+
+    ``head_class`` is a :class:`synthetic.heads.HeadClass`: it draws each task's truth parameters
+    and computes F* from h*.
+    """
     d = cfg.data
     xs: dict[str, list[torch.Tensor]] = {s: [] for s in split_sizes(cfg)}
-    params: list[torch.Tensor] = []
-    extra: list[torch.Tensor] = []
-    truth_kind = "softmax" if head_class in ("softmax_linear", "softmax_mixture") else head_class
+    params: list[dict[str, torch.Tensor]] = []
     for seed in seeds:
         g = generator(seed, "inputs")
         for split, n in split_sizes(cfg).items():
             xs[split].append(torch.randn(n, d.d, generator=g, dtype=DTYPE))
-        gt = generator(seed, "truth", truth_kind)
-        if truth_kind == "stochastic_matrix":
-            rng = np.random.default_rng(stream_seed(seed, "truth", truth_kind))
-            cols = rng.dirichlet(np.full(d.k, d.dirichlet), size=world.m)  # (m, k): columns of A*
-            params.append(torch.as_tensor(cols.T.copy(), dtype=DTYPE))
-        elif truth_kind == "mixture":
-            params.append(torch.randn(d.mixture_heads, d.k, world.m + 1, generator=gt, dtype=DTYPE))
-            e = -torch.log(torch.rand(d.mixture_heads, generator=gt, dtype=DTYPE))
-            extra.append(e / e.sum())  # Dirichlet(1) weights
-        else:
-            params.append(torch.randn(d.k, world.m + 1, generator=gt, dtype=DTYPE))
+        params.append(head_class.draw_truth(cfg, world.m, seed))
     x = {s: torch.stack(v) for s, v in xs.items()}
-    P = torch.stack(params)
-    truth_params = {"W": P}
-    if extra:
-        truth_params["alpha"] = torch.stack(extra)
-    truth = {s: truth_probs(cfg, world, truth_kind, truth_params, xv) for s, xv in x.items()}
+    truth_params = {key: torch.stack([p[key] for p in params]) for key in params[0]}
+    truth = {s: head_class.truth_probs(cfg, world.m, truth_params, world.h_star(xv)) for s, xv in x.items()}
     return TaskBatch(list(seeds), x, truth, truth_params)
-
-
-def truth_probs(cfg: Config, world: World, kind: str, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """F*(x) (B, n, k) for the truth of ``kind`` on inputs x (B, n, d)."""
-    h = world.h_star(x)
-    d = cfg.data
-    if kind == "stochastic_matrix":
-        return simplex_features(h, d.feature_temperature) @ params["W"].transpose(1, 2)
-    if kind == "mixture":
-        heads = mixture_log_heads(params["W"], h, world.m, d.head_scale).exp()
-        return torch.einsum("bl,blnk->bnk", params["alpha"], heads)
-    return softmax_head(params["W"], h, world.m, d.head_scale)

@@ -12,17 +12,21 @@ updates all tasks at once (Adam is elementwise: batching is exactly per-task tra
   K = 1 is the plain softmax-linear head. Not convex in probability space.
 
 ``bounds.classes`` fits the first two and the K = 1 head exactly (see :mod:`synthetic.exact`).
+:data:`HEAD_CLASSES` is the registry of the classes a study names (one :class:`HeadClass` each).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Protocol
+from typing import Any, Protocol
 
+import numpy as np
 import torch
 
+from bounds.classes import MixtureClass, SoftmaxLinearClass, StochasticMatrixClass
 from synthetic.config import Config
-from synthetic.generators import DTYPE, TaskBatch, World, mixture_log_heads, simplex_features, with_bias
+from synthetic.generators import DTYPE, mixture_log_heads, simplex_features, softmax_head, with_bias
+from synthetic.seeding import generator, stream_seed
 
 Params = dict[str, torch.Tensor]
 
@@ -104,30 +108,148 @@ class SoftmaxMixtureHead:
         return torch.logsumexp(log_pi + torch.log_softmax(logits.view(B, K, k, -1), 2), dim=1)
 
 
-def make_head(cfg: Config, head_class: str, K: int = 1) -> Head:
-    """The torch head of a class name (K only for softmax_mixture)."""
-    k = cfg.data.k
-    if head_class == "stochastic_matrix":
-        return StochasticMatrixHead(k)
-    if head_class == "mixture":
-        return MixtureHead()
-    if head_class == "softmax_linear":
-        return SoftmaxMixtureHead(k, 1)
-    if head_class == "softmax_mixture":
-        return SoftmaxMixtureHead(k, K)
-    raise ValueError(f"head_class: unknown head class {head_class!r}")
+class HeadClass:
+    """One strong head class: the only place that knows what differs between classes.
 
-
-def strong_features(cfg: Config, world: World, head_class: str, tasks: TaskBatch, split: str) -> torch.Tensor:
-    """What the strong head of ``head_class`` reads on ``split``, sample axis 1.
-
-    stochastic_matrix: phi_s = softmax(h_s / T) (B, n, m); mixture: log G_l(h_s) as (B, n, L, k)
-    with the task's fixed heads U_l; softmax heads: [h_s, 1] (B, n, m_s + 1).
+    A class owns its truth family (``draw_truth`` one task's parameters, ``truth_probs`` F* on h*),
+    its features (``features``), its SGD head (``head``), its certified solver (``model_class``,
+    None when bounds.solvers has none), its own member at the truth's parameters (``member``),
+    the simplex parameters of an SGD fit for the Frank-Wolfe certificate (``simplex_theta``) and
+    whether it is convex in probability space (T4's hypothesis). The defaults below are those of the
+    softmax heads: truth softmax(s W* [h*, 1] / sqrt m), features [h_s, 1], no certified solver.
     """
-    h = world.h_s(tasks.x[split])
-    if head_class == "stochastic_matrix":
+
+    name: str
+    probability_convex: bool
+    model_kind: str  # how bounds.theorems.Instances names the class
+    takes_K = False  # K softmax components (softmax_mixture only)
+    exact = False  # bounds.solvers fits it exactly (``model_class`` is not None)
+    truth_family: str  # stream tag of the truth: classes sharing a family share their tasks' truth
+
+    def label(self, K: int) -> str:
+        return self.name + (f"(K={K})" if self.takes_K else "")
+
+    def draw_truth(self, cfg: Config, m: int, seed: int) -> Params:
+        """One task's truth parameters, from the task's own stream."""
+        g = generator(seed, "truth", self.truth_family)
+        return {"W": torch.randn(cfg.data.k, m + 1, generator=g, dtype=DTYPE)}
+
+    def truth_probs(self, cfg: Config, m: int, params: Params, h: torch.Tensor) -> torch.Tensor:
+        """F*(x) (B, n, k) from h*(x) (B, n, m)."""
+        return softmax_head(params["W"], h, m, cfg.data.head_scale)
+
+    def features(self, cfg: Config, m: int, params: Params, h: torch.Tensor) -> torch.Tensor:
+        """What the strong head reads, sample axis 1: [h_s, 1] (B, n, m_s + 1) for softmax heads."""
+        return with_bias(h)
+
+    def head(self, cfg: Config, K: int) -> Head:
+        return SoftmaxMixtureHead(cfg.data.k, K if self.takes_K else 1)
+
+    def model_class(self, feats: torch.Tensor, k: int) -> Any:
+        """The bounds.classes class on these features, or None without a certified solver."""
+        return None
+
+    def member(self, cfg: Config, m: int, params: Params, feats: torch.Tensor) -> torch.Tensor:
+        """F_theta* (B, n, k): the truth's own parameters applied to the strong features."""
+        return softmax_head(params["W"], feats[..., :-1], m, cfg.data.head_scale)
+
+    def simplex_theta(self, params: Params) -> np.ndarray | None:
+        """SGD parameters in bounds.classes' simplex-block layout (probability-convex classes only)."""
+        return None
+
+    def w_star(self, cfg: Config, m: int, params: Params) -> np.ndarray | None:
+        """The truth's weights as a bounds.classes SoftmaxLinearClass parameter (T5), when in that class."""
+        return None
+
+
+class StochasticMatrix(HeadClass):
+    """F = A phi_s, phi_s = softmax(h_s / T); truth A* phi*, columns of A* ~ Dirichlet(dirichlet)."""
+
+    name, probability_convex, model_kind, truth_family = "stochastic_matrix", True, "probability-convex", "stochastic_matrix"
+    exact = True
+
+    def draw_truth(self, cfg: Config, m: int, seed: int) -> Params:
+        rng = np.random.default_rng(stream_seed(seed, "truth", self.truth_family))
+        cols = rng.dirichlet(np.full(cfg.data.k, cfg.data.dirichlet), size=m)  # (m, k): columns of A*
+        return {"W": torch.as_tensor(cols.T.copy(), dtype=DTYPE)}
+
+    def truth_probs(self, cfg: Config, m: int, params: Params, h: torch.Tensor) -> torch.Tensor:
+        return simplex_features(h, cfg.data.feature_temperature) @ params["W"].transpose(1, 2)
+
+    def features(self, cfg: Config, m: int, params: Params, h: torch.Tensor) -> torch.Tensor:
         return simplex_features(h, cfg.data.feature_temperature)
-    if head_class == "mixture":
-        logG = mixture_log_heads(tasks.truth_params["W"], h, world.m, cfg.data.head_scale)
-        return logG.permute(0, 2, 1, 3).contiguous()
-    return with_bias(h)
+
+    def head(self, cfg: Config, K: int) -> Head:
+        return StochasticMatrixHead(cfg.data.k)
+
+    def model_class(self, feats: torch.Tensor, k: int) -> Any:
+        return StochasticMatrixClass(feats.detach().numpy(), num_classes=k)
+
+    def member(self, cfg: Config, m: int, params: Params, feats: torch.Tensor) -> torch.Tensor:
+        return feats @ params["W"].transpose(1, 2)
+
+    def simplex_theta(self, params: Params) -> np.ndarray | None:
+        return torch.softmax(params["logits"], 1).transpose(1, 2).numpy()
+
+
+class Mixture(HeadClass):
+    """F = sum_l alpha_l softmax(s U_l [h_s, 1] / sqrt m) over the task's L fixed heads U_l; alpha* ~ Dirichlet(1)."""
+
+    name, probability_convex, model_kind, truth_family = "mixture", True, "probability-convex", "mixture"
+    exact = True
+
+    def draw_truth(self, cfg: Config, m: int, seed: int) -> Params:
+        g = generator(seed, "truth", self.truth_family)
+        L = cfg.data.mixture_heads
+        W = torch.randn(L, cfg.data.k, m + 1, generator=g, dtype=DTYPE)
+        e = -torch.log(torch.rand(L, generator=g, dtype=DTYPE))
+        return {"W": W, "alpha": e / e.sum()}  # Dirichlet(1) weights
+
+    def truth_probs(self, cfg: Config, m: int, params: Params, h: torch.Tensor) -> torch.Tensor:
+        heads = mixture_log_heads(params["W"], h, m, cfg.data.head_scale).exp()
+        return torch.einsum("bl,blnk->bnk", params["alpha"], heads)
+
+    def features(self, cfg: Config, m: int, params: Params, h: torch.Tensor) -> torch.Tensor:
+        """log G_l(h_s) as (B, n, L, k) with the task's fixed heads U_l."""
+        return mixture_log_heads(params["W"], h, m, cfg.data.head_scale).permute(0, 2, 1, 3).contiguous()
+
+    def head(self, cfg: Config, K: int) -> Head:
+        return MixtureHead()
+
+    def model_class(self, feats: torch.Tensor, k: int) -> Any:
+        return MixtureClass(np.exp(np.transpose(feats.detach().numpy(), (0, 2, 1, 3))))
+
+    def member(self, cfg: Config, m: int, params: Params, feats: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("bl,bnlk->bnk", params["alpha"], feats.exp())
+
+    def simplex_theta(self, params: Params) -> np.ndarray | None:
+        return torch.softmax(params["a"], -1)[:, None, :].numpy()
+
+
+class SoftmaxLinear(HeadClass):
+    """F = softmax(W [h_s, 1]); truth softmax(s W* [h*, 1] / sqrt m)."""
+
+    name, probability_convex, model_kind, truth_family = "softmax_linear", False, "softmax-linear", "softmax"
+    exact = True
+
+    def model_class(self, feats: torch.Tensor, k: int) -> Any:
+        return SoftmaxLinearClass(feats.detach().numpy(), num_classes=k)
+
+    def w_star(self, cfg: Config, m: int, params: Params) -> np.ndarray | None:
+        return (params["W"] * (cfg.data.head_scale / math.sqrt(m))).numpy()
+
+
+class SoftmaxMixture(HeadClass):
+    """F = sum_j pi_j softmax(W_j [h_s, 1]), K components (Mulgund & Pabbaraju, 2025); truth as softmax_linear."""
+
+    name, probability_convex, model_kind, truth_family = "softmax_mixture", False, "softmax-mixture", "softmax"
+    takes_K = True
+
+
+#: The head classes by name: adding a class is one subclass here and one entry below.
+HEAD_CLASSES: dict[str, HeadClass] = {c.name: c for c in (StochasticMatrix(), Mixture(), SoftmaxLinear(), SoftmaxMixture())}
+
+
+def strong_features(cfg: Config, world: Any, head_class: HeadClass, tasks: Any, split: str) -> torch.Tensor:
+    """What the strong head of ``head_class`` reads on ``split`` of ``tasks`` (sample axis 1)."""
+    return head_class.features(cfg, world.m, tasks.truth_params, world.h_s(tasks.x[split]))

@@ -1,29 +1,37 @@
 """Aggregates of a run (summary.json) and the text tables of ``revkl synthetic report``.
 
-Intervals are normal 95% intervals of the mean: mean +- 1.96 sd / sqrt(n). The gain-vs-misfit
-slope is the least-squares slope of (err_w - err_sw) on the test misfit in the loss's direction.
+Intervals are 95% Student-t intervals of the mean over tasks, from :func:`revkl.stats.t_interval`
+(mean +- t_{n-1, 0.975} sd / sqrt(n)). The gain-vs-misfit slope is the least-squares slope of
+(err_w - err_sw) on the test misfit in the loss's direction.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
+from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from revkl.runfolder import UserError, atomic_write_text
+from revkl.stats import t_interval
 from synthetic import results as R
 from synthetic.config import Config
+from synthetic.heads import HEAD_CLASSES
 
 
 def mean_ci(values: Iterable[float | None]) -> tuple[float | None, list[float] | None]:
-    """Mean and 95% normal interval of the finite values (None when there are none)."""
-    v = np.array([x for x in values if x is not None and math.isfinite(x)], dtype=float)
-    if v.size == 0:
+    """Mean and 95% t-interval of the finite values (:func:`revkl.stats.t_interval`).
+
+    (None, None) when there are none; the interval is None for a single value (no spread to estimate).
+    """
+    v = [x for x in values if x is not None and math.isfinite(x)]
+    if not v:
         return None, None
-    m = float(v.mean())
-    h = 1.96 * float(v.std(ddof=1)) / math.sqrt(v.size) if v.size > 1 else 0.0
-    return m, [m - h, m + h]
+    iv = t_interval(v)
+    return iv.mean, (None if iv.n < 2 else [iv.lo, iv.hi])
 
 
 def slope(x: Iterable[float], y: Iterable[float]) -> float | None:
@@ -90,14 +98,15 @@ def grouped(records: list[dict[str, Any]], fields: tuple[str, ...]) -> list[dict
     return [{**dict(zip(fields, key)), **aggregate(recs)} for key, recs in groups.items()]
 
 
-def summarise(cfg: Config, records: list[dict[str, Any]], elapsed_s: float = 0.0) -> dict[str, Any]:
-    """The content of summary.json."""
+def summarise(cfg: Config, records: list[dict[str, Any]], elapsed_s: float = 0.0, compute_s: float | None = None) -> dict[str, Any]:
+    """The content of summary.json: ``elapsed_s`` the last call's time, ``compute_s`` the total over calls."""
     return {
         "config_hash": cfg.hash(),
         "name": cfg.name,
         "records": len(records),
         "tasks_done": len({(r["setting"], r["task"]) for r in records}),
         "elapsed_s": elapsed_s,
+        "compute_s": elapsed_s if compute_s is None else compute_s,
         "groups": grouped(records, GROUP_FIELDS),
         "by_class_loss": grouped(records, ("head_class", "K", "representation", "delta", "pretrain_tasks", "method", "loss")),
         "by_noise_loss": grouped(records, ("noise_type", "noise_rate", "method", "loss")),
@@ -113,7 +122,9 @@ def _fmt(x: Any, spec: str = ".3f") -> str:
 
 
 def _ci(m: float | None, ci: list[float] | None) -> str:
-    return "-" if m is None else f"{m:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
+    if m is None:
+        return "-"
+    return f"{m:.3f}" if ci is None else f"{m:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
 def table(rows: list[dict[str, Any]], columns: list[tuple[str, Callable[[dict[str, Any]], str]]]) -> str:
@@ -126,7 +137,7 @@ def table(rows: list[dict[str, Any]], columns: list[tuple[str, Callable[[dict[st
 
 
 def _head(r: dict[str, Any]) -> str:
-    return r["head_class"] + (f"(K={r['K']})" if r["head_class"] == "softmax_mixture" else "")
+    return HEAD_CLASSES[r["head_class"]].label(r["K"])
 
 
 def _rep(r: dict[str, Any]) -> str:
@@ -143,7 +154,8 @@ def findings(summary: dict[str, Any]) -> list[str]:
                        f"violated on {r['t4_certified_violations']} (worst slack {r['worst_slack']:.2e}).")
     for r in rows:
         if r["loss"] == "reverse_kl" and not r["t4_certified"]:
-            why = "softmax heads: no guarantee" if r["head_class"].startswith("softmax") else "hypotheses not met (non-realizable or uncertified fit)"
+            why = ("hypotheses not met (non-realizable or uncertified fit)" if HEAD_CLASSES[r["head_class"]].probability_convex
+                   else "softmax heads: no guarantee")
             out.append(f"{_head(r)}, {_rep(r)}, reverse KL, {r['method']} ({why}): T4's inequality failed on "
                        f"{r['t4_violation_rate']:.1%} of {r['n']} records beyond the allowance; worst slack {r['worst_slack']:.3g}.")
     noisy = [r for r in summary["by_noise_loss"] if r["loss"] in ("forward_kl", "reverse_kl")]
@@ -198,7 +210,27 @@ def render(summary: dict[str, Any]) -> str:
 
 
 def report(run_dir: str) -> str:
-    """Load a run's summary and render the report (also written to DIR/report.txt)."""
+    """Load a run's summary and render the report; also write it to DIR/report.txt when the folder is writable.
+
+    A folder that is not a synthetic run (no summary.json; an llm run folder) is a UserError.
+    When report.txt cannot be written (a read-only run), one line saying so ends the text.
+    """
+    path = Path(run_dir)
+    if (path / "cache").is_dir() or _is_llm_summary(path):
+        raise UserError(f"{run_dir} is a language-model run folder; use `revkl llm report {run_dir}`")
     text = render(R.load_summary(run_dir))
-    R.write_text_atomic(f"{run_dir}/report.txt", text)
+    try:
+        atomic_write_text(path / "report.txt", text)
+    except OSError as err:
+        text += f"(not written to {path / 'report.txt'}: {err.strerror or err})\n"
     return text
+
+
+def _is_llm_summary(path: Path) -> bool:
+    """A summary.json without the synthetic fields (an llm run's has ``n_results``, no ``by_class_loss``)."""
+    try:
+        with open(path / R.SUMMARY_FILE) as fh:
+            summary = json.load(fh)
+    except (OSError, ValueError):
+        return False
+    return isinstance(summary, dict) and "by_class_loss" not in summary

@@ -1,8 +1,8 @@
 r"""The result files of a synthetic run, their fields, and the readers figures/ uses.
 
 A run folder ``DIR`` holds ``config.toml`` (the resolved config), ``results.jsonl`` (one JSON
-record per (setting, task, loss, method), appended chunk by chunk with flush + fsync, never
-rewritten), ``summary.json`` (aggregates, written to a temp file then renamed) and ``log.txt``.
+record per (setting, task, loss, method), appended one chunk per batch by
+:func:`revkl.runfolder.append_batch`), ``summary.json`` (aggregates, written atomically) and ``log.txt``.
 
 Notation (see DESIGN.md): :math:`\mathrm{Err}(F) = \mathbb{E}_x \mathrm{KL}(F^*(x)\,\|\,F(x))`;
 forward misfit :math:`\mathbb{E}\,\mathrm{KL}(F_w\|F_{sw})`, reverse misfit
@@ -13,19 +13,21 @@ the others are averages over a fresh test set of the same task.
 ``results.jsonl`` record fields
 -------------------------------
 Identity
-  ``setting`` (str): setting id, e.g. ``"stochastic_matrix|flip=0.2|delta=0"``.
-  ``head_class`` (str): ``stochastic_matrix`` | ``mixture`` | ``softmax_mixture`` | ``softmax_linear``.
+  ``setting`` (str): setting id, e.g. ``"stochastic_matrix|swap_top=0.2|controlled=0"``.
+  ``head_class`` (str): a name in ``synthetic.heads.HEAD_CLASSES``: ``stochastic_matrix`` |
+  ``mixture`` | ``softmax_mixture`` | ``softmax_linear``.
   ``K`` (int): number of softmax components for ``softmax_mixture`` (1 for the other classes).
   ``probability_convex`` (bool): the class is convex in probability space (T4's hypothesis).
-  ``noise_type`` (str): ``none`` | ``flip`` | ``shrink``; ``noise_rate`` (float): flip fraction
-  in [0, 0.5] for ``flip``, the factor alpha in [0, 1] of p <- 1/k + alpha (p - 1/k) for ``shrink``
-  (0 for ``none``).
+  ``noise_type`` (str): ``none`` | ``swap_top`` | ``shrink_all`` (see :mod:`synthetic.weak`; not
+  llm_experiments' ``flip``/``shrink``); ``noise_rate`` (float): the probability in [0, 0.5] that an
+  example's top class is swapped for ``swap_top``, the factor alpha in [0, 1] of
+  p <- 1/k + alpha (p - 1/k) on every example for ``shrink_all`` (0 for ``none``).
   ``representation`` (str): ``controlled`` | ``pretrained``; ``delta`` (float): size of the
   perturbation of the strong representation (controlled; 0 = the truth's own features);
   ``pretrain_tasks`` (int): number of pre-training tasks (pretrained; 0 for controlled).
   ``task`` (int): task index within the setting; ``task_seed`` (int): the seed that generated it.
-  ``loss`` (str): a name in ``bounds.LOSSES`` (``forward_kl``, ``reverse_kl``, ``ce``, ``rce``)
-  or ``symmetric`` (the mean of forward and reverse KL).
+  ``loss`` (str): a name in ``bounds.LOSSES`` (``forward_kl``, ``reverse_kl``, ``ce``, ``rce``,
+  ``symmetric_kl`` = the mean of forward and reverse KL).
   ``direction`` (str): ``forward`` | ``reverse`` | ``symmetric``: the misfit the loss trains.
   ``method`` (str): ``exact`` (a certified solver of ``bounds.solvers``) | ``sgd`` (mini-batch
   Adam with early stopping on weak-labelled validation data).
@@ -40,7 +42,7 @@ Errors and accuracies (test set)
   ``misfit`` (float): the test misfit in ``direction`` (for ``symmetric``: the mean of both).
   ``gain`` (float): ``err_w - err_sw`` (test).
   ``pgr`` (float | null): (acc_sw - acc_w) / (acc_ceiling - acc_w); null when the denominator
-  is below 1e-9.
+  is below ``bounds.metrics.PGR_MIN_GAP`` (1e-12).
 
 Train-set quantities (transfer set, the distribution the theorems are stated on)
   ``err_labels_train`` (float): Err of the weak labels the strong head saw (after noise).
@@ -51,7 +53,9 @@ Train-set quantities (transfer set, the distribution the theorems are stated on)
 Solver state
   ``objective`` (float): final training objective (mean loss on the transfer set).
   ``certificate`` (float | null): exact fits: the solver's certificate (Frank-Wolfe gap for the
-  probability-convex classes, gradient norm for softmax-linear); null for SGD.
+  probability-convex classes, gradient norm for softmax-linear); SGD fits on probability-convex
+  classes with a certified loss: the Frank-Wolfe gap of the fitted parameters; null otherwise
+  (SGD on softmax heads, or ``symmetric_kl``).
   ``converged`` (bool), ``iterations`` (int): solver iterations or SGD epochs run.
 
 Theorem checks (``bounds.theorems`` on the transfer set, the weak labels the strong head saw as F_w)
@@ -68,14 +72,15 @@ Theorem checks (``bounds.theorems`` on the transfer set, the weak labels the str
   ``class_residual`` (float): max |F* - F_theta*| on the train set, theta* the truth's parameters
   on the strong features (0 exactly when F* is in the class: T4/T5's realizability hypothesis).
 
-Chunk bookkeeping (used by the reader to ignore chunks cut by a kill)
-  ``chunk`` (str): id of the batch of tasks computed together; ``chunk_records`` (int): how
-  many records that chunk wrote; ``chunk_offset`` (int): byte offset of the file when its write began.
+Batch bookkeeping (the append/resume rule of :mod:`revkl.runfolder`)
+  ``batch`` (str): id of the chunk of tasks computed and appended together (one chunk = one
+  batch); ``batch_size`` (int): how many records that batch holds.
 
 ``summary.json`` fields
 -----------------------
   ``config_hash`` (str), ``name`` (str), ``records`` (int), ``tasks_done`` (int: distinct
   (setting, task) pairs), ``elapsed_s`` (float: wall time of the last ``run`` call),
+  ``compute_s`` (float: total wall time of every ``run`` call on the folder that wrote a summary),
   ``groups`` (list of dict), one per (head_class, K, loss, method, noise_type, noise_rate, delta,
   pretrain_tasks); ``by_class_loss``, the same pooled over noise, one per (head_class, K,
   representation, delta, pretrain_tasks, method, loss); ``by_noise_loss``, pooled over head
@@ -85,8 +90,8 @@ Chunk bookkeeping (used by the reader to ignore chunks cut by a kill)
   ``t4_certified`` (records where T4's hypotheses hold), ``t4_certified_violations`` (of those,
   how many fail T4), ``t4_violation_rate`` (fraction with ``t4_slack < -t4_tolerance``,
   hypotheses or not), ``worst_slack`` (min ``t4_slack``), ``worst_violation`` (max of
-  ``-t4_slack - t4_tolerance`` and 0), ``acc_sw_mean``, ``acc_sw_ci`` ([lo, hi] 95% normal
-  interval), ``acc_w_mean``, ``acc_ceiling_mean``, ``pgr_mean``, ``pgr_ci``, ``gain_mean``,
+  ``-t4_slack - t4_tolerance`` and 0), ``acc_sw_mean``, ``acc_sw_ci`` ([lo, hi] 95% Student-t
+  interval of :func:`revkl.stats.t_interval`; null with one task), ``acc_w_mean``, ``acc_ceiling_mean``, ``pgr_mean``, ``pgr_ci`` (the same, over the records with a PGR), ``gain_mean``,
   ``misfit_mean``, ``epsilon_mean``, ``slope_gain_vs_misfit`` (least-squares slope of gain on
   misfit, test; null with fewer than 3 points).
 """
@@ -94,9 +99,10 @@ Chunk bookkeeping (used by the reader to ignore chunks cut by a kill)
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from revkl import runfolder
 
 RESULTS_FILE = "results.jsonl"
 SUMMARY_FILE = "summary.json"
@@ -110,102 +116,30 @@ RECORD_FIELDS: tuple[str, ...] = (
     "err_w", "err_sw", "err_ceiling", "acc_w", "acc_sw", "acc_ceiling", "misfit_forward",
     "misfit_reverse", "misfit", "gain", "pgr", "err_labels_train", "err_sw_train", "misfit_train",
     "epsilon", "objective", "certificate", "converged", "iterations", "checks", "t4_slack", "t4_tolerance", "class_residual",
-    "chunk", "chunk_records", "chunk_offset",
+    "batch", "batch_size",
 )
 
 
 def append_chunk(run_dir: str | Path, chunk: str, records: list[dict[str, Any]]) -> None:
-    """Append one chunk's records to ``results.jsonl`` in one write, then flush and fsync.
-
-    Each record gets ``chunk``, ``chunk_records`` and ``chunk_offset`` so that a chunk cut by a
-    kill is recognisable (fewer lines than ``chunk_records``) and ignored by :func:`load_results`.
-    """
-    path = Path(run_dir) / RESULTS_FILE
-    with open(path, "ab") as fh:
-        offset = fh.tell()
-        prefix = b""
-        if offset > 0:  # a kill may have left a torn last line: start on a fresh one
-            with open(path, "rb") as rd:
-                rd.seek(offset - 1)
-                if rd.read(1) != b"\n":
-                    prefix = b"\n"
-        lines = []
-        for rec in records:
-            rec = dict(rec, chunk=chunk, chunk_records=len(records), chunk_offset=offset)
-            lines.append(json.dumps(rec, allow_nan=True, separators=(",", ":")))
-        fh.write(prefix + ("\n".join(lines) + "\n").encode())
-        fh.flush()
-        os.fsync(fh.fileno())
+    """Append one chunk's records to ``results.jsonl`` as one batch of :func:`revkl.runfolder.append_batch`."""
+    runfolder.append_batch(Path(run_dir) / RESULTS_FILE, chunk, records)
 
 
 def load_results(run_dir: str | Path) -> list[dict[str, Any]]:
-    """All records of complete chunks in ``DIR/results.jsonl``, in file order.
-
-    Torn lines are skipped; a chunk counts when all ``chunk_records`` of one write
-    (same ``chunk`` and ``chunk_offset``) are present; if a chunk was written twice (a run
-    killed between the write and the next chunk, then resumed) the first complete copy wins.
-    """
-    path = Path(run_dir) / RESULTS_FILE
-    if not path.exists():
-        return []
-    writes: dict[tuple[str, int], list[dict[str, Any]]] = {}
-    order: list[tuple[str, int]] = []
-    with open(path, "rb") as fh:
-        for raw in fh:
-            try:
-                rec = json.loads(raw)
-            except ValueError:
-                continue
-            if not isinstance(rec, dict) or "chunk" not in rec:
-                continue
-            key = (rec["chunk"], int(rec["chunk_offset"]))
-            if key not in writes:
-                writes[key] = []
-                order.append(key)
-            writes[key].append(rec)
-    out: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for key in order:
-        recs = writes[key]
-        if key[0] in seen or len(recs) != int(recs[0]["chunk_records"]):
-            continue
-        seen.add(key[0])
-        out.extend(recs)
-    return out
+    """All records of complete chunks in ``DIR/results.jsonl``, in file order (:func:`revkl.runfolder.read_records`)."""
+    return runfolder.read_records(Path(run_dir) / RESULTS_FILE)
 
 
 def completed_chunks(run_dir: str | Path) -> set[str]:
-    """Ids of the chunks whose records are all in ``results.jsonl``."""
-    return {rec["chunk"] for rec in load_results(run_dir)}
-
-
-def write_json_atomic(path: str | Path, obj: Any) -> None:
-    """Write JSON to ``path`` through a temp file in the same folder and ``os.replace``."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as fh:
-        json.dump(obj, fh, indent=1, allow_nan=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write text to ``path`` through a temp file and ``os.replace``."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    """Ids of the chunks whose records are all in ``results.jsonl`` (the batch ids read back)."""
+    return {rec["batch"] for rec in load_results(run_dir)}
 
 
 def load_summary(run_dir: str | Path) -> dict[str, Any]:
-    """The run's ``summary.json`` (fields documented in this module)."""
+    """The run's ``summary.json`` (fields documented in this module); UserError when it is absent."""
     path = Path(run_dir) / SUMMARY_FILE
     if not path.exists():
-        raise FileNotFoundError(f"no {SUMMARY_FILE} in {run_dir}: run `revkl synthetic run` first")
+        raise runfolder.UserError(f"no {SUMMARY_FILE} in {run_dir}: run `revkl synthetic run` first")
     with open(path) as fh:
         return json.load(fh)
 

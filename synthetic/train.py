@@ -13,19 +13,13 @@ from dataclasses import dataclass
 
 import torch
 
-from bounds import Categorical, forward_kl, get_loss, reverse_kl
+from bounds import Categorical, get_loss
 from synthetic.heads import Head, Params
 
 
 def per_example_loss(loss: str, strong_log_probs: torch.Tensor, weak: Categorical) -> torch.Tensor:
-    """Loss (B, n) of the strong log-probabilities against the weak labels, from ``bounds``.
-
-    ``symmetric`` is (forward KL + reverse KL) / 2; every other name is looked up in ``bounds.LOSSES``.
-    """
-    strong = Categorical(strong_log_probs, "strong")
-    if loss == "symmetric":
-        return 0.5 * (forward_kl(strong, weak) + reverse_kl(strong, weak))
-    return get_loss(loss)(strong, weak)
+    """Loss (B, n) of the strong log-probabilities against the weak labels: ``bounds.LOSSES[loss]``."""
+    return get_loss(loss)(Categorical(strong_log_probs, "strong"), weak)
 
 
 #: Elements (n x k per task) of one task chunk in whole-data passes: small enough to stay in cache.

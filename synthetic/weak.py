@@ -5,13 +5,15 @@ The weak model is a softmax-linear head on :math:`[h_w(x), 1]` fitted with cross
 :math:`y \sim F^*(x)` (one-hot) or the soft :math:`F^*(x)`. Its soft predictions
 :math:`F_w(x)` label the disjoint transfer and validation sets.
 
-Noise on those labels (coupled across rates: one uniform draw per example decides, so a
-larger rate flips a superset of examples):
+Noise on those labels (named apart from llm_experiments' ``flip`` and ``shrink``, which corrupt an
+exact fraction of examples and roll the logits: different procedures):
 
-* ``flip`` at rate :math:`\rho`: a fraction :math:`\rho` of examples gets the probabilities of its
-  top class and of a uniformly chosen other class swapped (binary: :math:`p \leftarrow 1 - p`);
-* ``shrink`` with factor :math:`\alpha`: :math:`p \leftarrow 1/k + \alpha (p - 1/k)` on every example
-  (binary: :math:`p \leftarrow 0.5 + \alpha (p - 0.5)`).
+* ``swap_top`` at rate :math:`\rho`: each example independently, with probability :math:`\rho`, gets
+  the probabilities of its top class and of a uniformly chosen other class swapped (binary:
+  :math:`p \leftarrow 1 - p`). Coupled across rates: one uniform draw per example decides, so a
+  larger rate swaps a superset of examples;
+* ``shrink_all`` with factor :math:`\alpha`: :math:`p \leftarrow 1/k + \alpha (p - 1/k)` on every
+  example (binary: :math:`p \leftarrow 0.5 + \alpha (p - 0.5)`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import torch
 
 from bounds import Categorical
-from synthetic.config import Config
+from synthetic.config import NOISE_TYPES, Config
 from synthetic.generators import DTYPE, TaskBatch, World, with_bias
 from synthetic.heads import SoftmaxMixtureHead
 from synthetic.seeding import generator
@@ -50,22 +52,18 @@ def fit_weak(cfg: Config, world: World, tasks: TaskBatch) -> dict[str, torch.Ten
 
 
 def add_noise(probs: torch.Tensor, kind: str, rate: float, seeds: list[int], split: str) -> torch.Tensor:
-    """Weak labels (B, n, k) after ``flip`` (rate in [0, 0.5]) or ``shrink`` (alpha in [0, 1]) noise."""
+    """Weak labels (B, n, k) after ``swap_top`` (rate in [0, 0.5]) or ``shrink_all`` (alpha in [0, 1]) noise."""
+    if kind not in NOISE_TYPES or not NOISE_TYPES[kind][0] <= rate <= NOISE_TYPES[kind][1]:
+        raise ValueError(f"noise: type {kind!r} with rate {rate!r} is not one of {NOISE_TYPES} (type: [lo, hi])")
     if kind == "none":
         return probs
-    k = probs.shape[-1]
-    if kind == "shrink":
-        if not 0.0 <= rate <= 1.0:
-            raise ValueError(f"shrink factor alpha must lie in [0, 1], got {rate!r}")
+    if kind == "shrink_all":
         return Categorical.from_probs(probs, name="weak labels").smoothed(1.0 - rate).probs  # 1/k + alpha (p - 1/k)
-    if kind != "flip":
-        raise ValueError(f"noise type must be 'none', 'flip' or 'shrink', got {kind!r}")
-    if not 0.0 <= rate <= 0.5:
-        raise ValueError(f"flip rate must lie in [0, 0.5], got {rate!r}")
+    k = probs.shape[-1]
     out = probs.clone()
     B, n, _ = probs.shape
     for b, seed in enumerate(seeds):
-        g = generator(seed, "flip", split)
+        g = generator(seed, "flip", split)  # the stream's historical name: same draws as before the rename
         u = torch.rand(n, generator=g, dtype=DTYPE)
         shift = torch.randint(1, k, (n,), generator=g)
         top = probs[b].argmax(-1)

@@ -158,3 +158,16 @@ def test_nan_propagates_when_validation_is_skipped(name):
     v = LOSSES[name](Categorical.from_binary_logit(z, validate=False), Categorical.from_binary_logit(torch.zeros(2)))
     assert torch.isfinite(v[0]) and torch.isnan(v[1])
     assert torch.isnan(entropy(Categorical.from_binary_logit(z, validate=False)))[1]
+
+
+def test_accepted_rows_are_renormalised_and_kl_is_termwise_nonnegative():
+    from bounds.divergences import check_probs
+
+    p = np.array([[0.5, 0.5 + 5e-7], [0.2, 0.8 - 5e-7]])
+    out = check_probs(p)
+    np.testing.assert_allclose(out.sum(-1), 1.0, rtol=0, atol=1e-15)
+    # Identical rows give exactly 0 (no rounding residue of either sign), near-equal rows a positive KL.
+    q = np.random.default_rng(0).dirichlet(np.ones(6), 50)
+    assert np.all(kl(q, q) == 0.0)
+    r = q * np.exp(1e-9 * np.random.default_rng(1).normal(size=q.shape))
+    assert np.all(kl(q, r / r.sum(-1, keepdims=True)) > 0)

@@ -141,3 +141,41 @@ def test_bad_input():
         StochasticMatrixClass(np.full((1, 5, 3), 0.5), 2)
     with pytest.raises(ValueError, match="weights"):
         fit(model, np.full((1, 5, 2), 0.5), "squared", weights=np.ones(4))
+
+
+@given(st.integers(0, 2**32 - 1))
+@settings(max_examples=50)
+def test_solver_closed_forms_agree_with_bounds_losses(seed):
+    """bounds.solvers.pointwise keeps its own closed forms (it needs derivatives); their values are bounds.LOSSES'."""
+    from bounds import LOSSES
+    from bounds.solvers import FIT_LOSSES, pointwise
+
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(2, 8))
+    F, T = rng.dirichlet(np.ones(k) * 0.7, 5), rng.dirichlet(np.ones(k) * 0.7, 5)
+    assert {"reverse_kl", "forward_kl", "ce", "rce"} <= set(FIT_LOSSES)
+    for loss, fn in LOSSES.items():
+        if loss not in FIT_LOSSES:  # symmetric_kl: trained by SGD only
+            continue
+        np.testing.assert_allclose(pointwise(loss, F, T)[0].sum(-1), fn(F, T), rtol=1e-10, atol=1e-13, err_msg=loss)
+
+
+def _k2_instance(seed: int, n: int = 25):
+    rng = np.random.default_rng(seed)
+    h = np.concatenate([rng.normal(size=(1, n, 1)), np.ones((1, n, 1))], axis=2)
+    model = SoftmaxLinearClass(h, 2)
+    fw = rng.dirichlet([0.4, 0.4], (1, n))
+    return model, fw
+
+
+def test_global_check_accepts_the_global_minimum_and_rejects_a_local_one():
+    """k = 2: the certified fit passes the grid search; a point that is not the global minimum is caught."""
+    from bounds.solvers import softmax_global_check
+
+    model, fw = _k2_instance(3)
+    res = fit(model, fw, "reverse_kl")
+    assert res.converged[0] and res.min_hessian_eig[0] > 0
+    assert softmax_global_check(model, fw, "reverse_kl", res)[0]
+    # A worse point (the start W = 0, not stationary) must not pass as a global minimum.
+    worse = type(res)(**{**res.__dict__, "params": np.zeros_like(res.params)})
+    assert not softmax_global_check(model, fw, "reverse_kl", worse)[0]

@@ -6,7 +6,7 @@ from bounds_strategies import same_shape_triples, seeds
 from hypothesis import find, given, settings
 from hypothesis import strategies as st
 
-from bounds.instances import GENERATORS, approximate_or_misspecified, fitted_convex, fitted_softmax
+from bounds.instances import approximate_or_misspecified, extremal, fitted_convex, fitted_softmax
 from bounds.theorems import (
     COUNTEREXAMPLE_MARGIN,
     NT_FORWARD,
@@ -19,7 +19,7 @@ from bounds.theorems import (
     T5,
     THEOREMS,
     Instances,
-    Theorem,
+    Sides,
     applicable,
     forward_misfit,
     gap,
@@ -53,13 +53,25 @@ def test_t3_is_never_looser_than_t1_t2(triple):
 def test_a_tenfold_sharper_t1_is_refuted():
     """The check can fail: with C(gamma)/10 instead of C(gamma), a counterexample exists and is found."""
     def sides(inst):
-        return np.abs(gap(inst)), pinsker_constant(inst.floor()) / 10 * np.sqrt(forward_misfit(inst)), np.zeros(inst.batch), {}
+        s = T1.sides(inst)
+        return Sides(s.lhs, s.rhs / 10, s.allowance, s.rounding / 10, s.extras)
 
-    wrong = Theorem("T1/10", "too sharp", "", T1.hypotheses, sides)
+    wrong = T1.with_sides("T1/10", sides)
     triple = find(same_shape_triples(floor_exponent=(-1.5, -1.0)), lambda t: not wrong.check(_instances(t)).holds.all(),
                   settings=settings(max_examples=5000, database=None))
     assert not wrong.check(_instances(triple)).holds.all()
     assert T1.check(_instances(triple)).holds.all()
+
+
+@pytest.mark.parametrize("thm", [T1, T2, T3], ids=["T1", "T2", "T3"])
+def test_the_constant_is_sharp_one_percent_smaller_is_refuted(thm):
+    """On the extremal family the ratio reaches 0.99, so a bound 1% tighter (rhs * 0.99) is violated there."""
+    inst = extremal(np.random.default_rng(0), 64, 3)
+    res = thm.check(inst)
+    assert res.holds.all() and res.hypotheses_met.all()
+    assert np.nanmax(res.ratio) >= 0.999
+    wrong = thm.with_sides(thm.name + "*0.99", lambda i: (lambda s: Sides(s.lhs, 0.99 * s.rhs, s.allowance, s.rounding, s.extras))(thm.sides(i)))
+    assert not wrong.check(inst).holds.all()
 
 
 @pytest.mark.parametrize("name", ["T0", "T4", "T6"])
@@ -129,11 +141,11 @@ def test_hypotheses_are_checked_not_assumed():
     assert not T1.check(zero).hypotheses["floor"].any()
 
 
-def test_every_generator_meets_its_hypotheses():
+def test_every_family_meets_its_hypotheses():
     rng = np.random.default_rng(1)
-    for name, gen in GENERATORS.items():
-        inst = gen(rng, 4, 12, 3)
-        assert THEOREMS[name].check(inst).hypotheses_met.any(), name
+    for name, thm in THEOREMS.items():
+        for fam, gen in thm.families.items():
+            assert thm.check(gen(rng, 4, 12, 3)).hypotheses_met.any(), (name, fam)
 
 
 def test_instances_bad_input():
@@ -156,3 +168,44 @@ def test_an_infinite_error_is_a_violation_not_excused_by_rounding():
     assert np.all(np.isfinite(res.tol))
     assert res.holds.tolist() == [False, True]
     assert res.slack[0] < -res.tol[0]
+
+
+def test_nt_softmax_needs_a_local_minimum_and_for_k2_the_global_search():
+    rng = np.random.default_rng(5)
+    inst = fitted_softmax(rng, 3, 20, 2, "noisy", "reverse_kl")
+    assert inst.global_search is not None and inst.min_hessian_eig is not None
+    res = NT_SOFTMAX.check(inst)
+    assert np.array_equal(res.hypotheses["local_minimum"], inst.min_hessian_eig > 1e-10)
+    assert np.array_equal(res.hypotheses["global_k2"], inst.global_search)
+    inst.min_hessian_eig = -np.ones(3)
+    inst.global_search = np.array([True, False, True])
+    res = NT_SOFTMAX.check(inst)
+    assert not res.hypotheses["local_minimum"].any() and res.hypotheses["global_k2"].tolist() == [True, False, True]
+    assert not NT_SOFTMAX.counterexamples(res, inst).any()
+
+
+def test_unconverged_t4_fits_are_checked_with_the_certificate_and_counted():
+    from bounds.verify import verify
+
+    rng = np.random.default_rng(2)
+    inst = fitted_convex(rng, 4, 10, 3, "noisy", "reverse_kl")
+    inst.certificate = np.array([1e-6, 0.0, 1e-12, 1e-3])
+    res = T4.check(inst)
+    assert res.hypotheses_met.all() and np.array_equal(res.allowance >= inst.certificate, np.ones(4, bool))
+    cols = {"slack": res.slack, "ratio": res.ratio, "lhs": res.lhs, "rhs": res.rhs, **res.extras}
+    t = T4.tightness(cols)
+    assert t["unconverged"] == 2 and "2 fits with certificate" in T4.describe(t)
+    assert "unconverged" in verify(16, 0, results=["T4"], progress=False)["T4"]["tightness"]
+
+
+def test_verify_reports_the_largest_ratio_reached():
+    from bounds.verify import format_table, verify
+
+    rep = verify(64, 0, results=["T1", "T2", "T3"], progress=False)
+    for name in ("T1", "T2", "T3"):
+        assert rep[name]["tightness"]["max_ratio"] >= 0.99 and rep[name]["relation"] == THEOREMS[name].relation
+        assert rep[name]["families"] == {"extremal": 64}
+    import re
+
+    shown = [float(x) for x in re.findall(r"max (?:\|gap\||gap)/bound ([0-9.]+)", format_table(rep))]
+    assert len(shown) == 3 and min(shown) >= 0.99

@@ -45,10 +45,11 @@ def make_verify_report(violated: tuple[str, ...] = (), nt_counterexamples: dict[
     t3 = _theorem("theorem", n, rng, 3 if "T3" in violated else 0, "tighter lower bounds")
     gap = np.asarray(t3["points"]["gap"])
     lower = gap - rng.exponential(0.1, n)
-    t3["points"].update({"lhs": (-gap).tolist(), "rhs": (-lower).tolist(), "bound_forward": lower.tolist(),
+    t3["relation"] = "lower"  # lhs = gap >= rhs = the bound
+    t3["points"].update({"lhs": gap.tolist(), "rhs": lower.tolist(), "bound_forward": lower.tolist(),
                          "bound_reverse": (lower - 0.01).tolist(), "t1_lower": (lower - 0.05).tolist(), "t2_lower": (lower - 0.08).tolist()})
     if "T3" in violated:
-        t3["points"]["rhs"][0] = t3["points"]["lhs"][0] - 0.3
+        t3["points"]["rhs"][0] = t3["points"]["lhs"][0] + 0.3
     t3["tightness"] = {"never_looser": True, "fraction_strictly_tighter": 1.0}
     rep["T3"] = t3
     for name in ("T4", "T5"):
@@ -71,7 +72,7 @@ def make_verify() -> Callable[..., dict[str, Any]]:
 
 @pytest.fixture(scope="session")
 def synthetic_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real (tiny) synthetic study: every head class, K in (2, 4), clean and flip noise, two deltas, all losses."""
+    """A real (tiny) synthetic study: every head class, K in (2, 4), clean and swap_top noise, two deltas, all losses."""
     import torch
 
     from synthetic.config import config_from_dict
@@ -84,7 +85,7 @@ def synthetic_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "losses": list(LOSSES), "methods": ["exact", "sgd"],
         "data": {"d": 4, "m": 4, "k": 3, "hidden": 8, "n_weak_train": 40, "n_transfer": 60, "n_val": 30, "n_test": 80},
         "representation": {"kind": "controlled", "deltas": [0.0, 0.5], "weak_dim": 2},
-        "weak": {"steps": 30, "noise": [{"type": "none", "rate": 0.0}, {"type": "flip", "rate": 0.3}]},
+        "weak": {"steps": 30, "noise": [{"type": "none", "rate": 0.0}, {"type": "swap_top", "rate": 0.3}]},
         "sgd": {"max_epochs": 4, "batch_size": 32},
     })
     threads = torch.get_num_threads()
@@ -115,7 +116,7 @@ def write_llm_run(run: Path, *, dataset: str = "movie-pairs", pairs: tuple[str, 
             offset = 0.02 * rng.standard_normal()
             acc_weak = 0.7 + gap_spread * rng.standard_normal()
             acc_ceiling = 0.7 + gap + gap_spread * rng.standard_normal()
-            for loss in LOSSES:
+            for loss in ("forward_kl", "reverse_kl", "ce", "rce"):  # the losses llm_experiments trains
                 rev = DIRECTION[loss] == "reverse"
                 for level in levels:
                     acc = 0.8 + offset + (effect if rev else 0.0) - level * slope[0 if rev else 1] + spread * rng.standard_normal()

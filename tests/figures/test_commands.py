@@ -72,9 +72,10 @@ def test_missing_config_is_a_skip(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 def test_theory_stage_fails_on_a_violated_theorem(tmp_path: Path, make_verify) -> None:
     import json
+    from bounds.verify import REPORT_FORMAT
 
     report = make_verify(violated=("T4",))
-    report["_meta"] = {"instances": R.VERIFY_INSTANCES, "seed": R.VERIFY_SEED}
+    report["_meta"] = {"instances": R.VERIFY_INSTANCES, "seed": R.VERIFY_SEED, "format": REPORT_FORMAT}
     (tmp_path / "bounds.json").write_text(json.dumps(report))
     args = argparse.Namespace(full=False, out=str(tmp_path), figures=str(tmp_path / "figs"))
     with pytest.raises(RuntimeError, match="violated beyond their certificates: T4"):
@@ -82,3 +83,24 @@ def test_theory_stage_fails_on_a_violated_theorem(tmp_path: Path, make_verify) -
     report["T4"]["violations"] = 0
     (tmp_path / "bounds.json").write_text(json.dumps(report))
     assert R.stage_theory(args).startswith("reused")
+    assert R._reusable_report(tmp_path / "bounds.json") is not None
+    report["_meta"]["format"] = REPORT_FORMAT - 1  # an older report's fields mean other things: never reused
+    (tmp_path / "bounds.json").write_text(json.dumps(report))
+    assert R._reusable_report(tmp_path / "bounds.json") is None
+
+
+def test_partial_results_never_downgrade_an_existing_scorecard(full_results: Path, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    out_dir = tmp_path / "figs"
+    assert main(["figures", "--results", str(full_results), "--out", str(out_dir), "--no-toy"]) == 0
+    measured = (out_dir / "scorecard.json").read_bytes()
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    (partial / "bounds.json").write_bytes((full_results / "bounds.json").read_bytes())  # no synthetic/, no llm/
+    capsys.readouterr()
+    assert main(["figures", "--results", str(partial), "--out", str(out_dir), "--no-toy"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "synthetic/" in err and "--force" in err
+    assert (out_dir / "scorecard.json").read_bytes() == measured  # untouched
+    assert main(["figures", "--results", str(partial), "--out", str(out_dir), "--no-toy", "--force"]) == 0
+    assert (out_dir / "scorecard.json").read_bytes() != measured

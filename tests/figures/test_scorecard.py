@@ -267,3 +267,8 @@ def test_gap_interval_is_the_student_t_interval_over_seeds(tmp_path: Path) -> No
     iv = stats.t_interval(list(per_seed.values()))
     assert (g["mean"], g["lo"], g["hi"], g["n"]) == pytest.approx((iv.mean, iv.lo, iv.hi, 3))
     assert g["hi"] - g["lo"] == pytest.approx(2 * 4.302652729911275 * np.std(list(per_seed.values()), ddof=1) / np.sqrt(3))
+
+
+def test_c2_names_t3_as_the_projects_own_bound(make_verify) -> None:
+    row = _row(bounds_rows(make_verify()), "C2")
+    assert "T3, the project's own bound, not the paper's" in row.measured

@@ -148,6 +148,8 @@ def test_bf16_features_change_the_features_key(tmp_path: Path) -> None:
 def test_bad_names_and_changed_config(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="unknown loss 'kl2'"):
         config_from_dict(_smoke(w2s={"losses": ["kl2"]}))
+    with pytest.raises(UserError, match="unknown loss 'symmetric_kl'"):  # a bounds loss with no single misfit direction
+        config_from_dict(_smoke(w2s={"losses": ["symmetric_kl"]}))
     with pytest.raises(UserError, match=r"unknown field\(s\) \['lr_max'\]"):
         config_from_dict(_smoke(train={"lr_max": 1.0}))
     with pytest.raises(UserError, match="'symmetric' was renamed to 'mirror_weight'"):

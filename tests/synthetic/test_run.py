@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
+from revkl.runfolder import UserError
 from synthetic import results as R
 from synthetic.config import load_config
 from synthetic.report import report
 from synthetic.run import plan, run_study
 
 ROOT = Path(__file__).resolve().parents[2]
-VOLATILE = ("chunk_offset",)
-
-
-def _stable(records: list[dict]) -> list[dict]:
-    return sorted((json.dumps({k: v for k, v in r.items() if k not in VOLATILE}, sort_keys=True) for r in records))
+def _stable(records: list[dict]) -> list[str]:
+    return sorted(json.dumps(r, sort_keys=True) for r in records)
 
 
 def test_t4_holds_on_every_probability_convex_task_of_quick(tmp_path: Path) -> None:
@@ -45,16 +48,31 @@ def test_resume_after_interruption(tiny, tmp_path: Path) -> None:
     assert len(R.completed_chunks(cut)) == 1
     # A kill in the middle of the next chunk's write: half its lines and a torn one.
     lines = (full / R.RESULTS_FILE).read_text().splitlines()
-    second = [ln for ln in lines if json.loads(ln)["chunk"] == plan(tiny)[1].id]
+    second = [ln for ln in lines if json.loads(ln)["batch"] == plan(tiny)[1].id]
     with open(cut / R.RESULTS_FILE, "a") as fh:
         fh.write("\n".join(second[: len(second) // 2]) + "\n" + second[-1][:40])
     assert len(R.completed_chunks(cut)) == 1
     run_study(tiny, cut, progress=False)  # the same command again
     assert R.completed_chunks(cut) == R.completed_chunks(full) == {c.id for c in plan(tiny)}
     assert _stable(R.load_results(cut)) == _stable(R.load_results(full))
+    assert (cut / R.RESULTS_FILE).read_bytes() == (full / R.RESULTS_FILE).read_bytes()  # the torn tail was cut
     before = (cut / R.RESULTS_FILE).stat().st_size
     run_study(tiny, cut, progress=False)  # nothing left to do: nothing appended
     assert (cut / R.RESULTS_FILE).stat().st_size == before
+    summary = R.load_summary(cut)
+    assert summary["elapsed_s"] < summary["compute_s"]  # the last call did nothing; the total keeps the earlier calls
+
+
+def test_changing_threads_resumes(tiny, tmp_path: Path) -> None:
+    run_study(tiny, tmp_path, progress=False, max_chunks=1)
+    summary = run_study(replace(tiny, threads=2), tmp_path, progress=False)  # a runtime field: same run
+    assert summary["records"] == len(R.load_results(tmp_path)) and R.completed_chunks(tmp_path) == {c.id for c in plan(tiny)}
+
+
+def test_progress_lines_in_the_log(tiny, tmp_path: Path) -> None:
+    run_study(tiny, tmp_path, progress=False)
+    log = (tmp_path / R.LOG_FILE).read_text()
+    assert f"synthetic tiny: {len(plan(tiny))}/{len(plan(tiny))} chunks (100%)" in log
 
 
 def test_same_seed_same_numbers_and_fields(tiny, tmp_path: Path) -> None:
@@ -71,8 +89,63 @@ def test_same_seed_same_numbers_and_fields(tiny, tmp_path: Path) -> None:
 
 
 def test_other_config_refused(tiny, tmp_path: Path) -> None:
-    import pytest
-
     run_study(tiny, tmp_path, progress=False, max_chunks=1)
-    with pytest.raises(ValueError, match="different config"):
+    with pytest.raises(UserError, match="different config"):
         run_study(replace(tiny, seed=4), tmp_path, progress=False)
+
+
+def test_report_on_a_read_only_run(tiny, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    import errno
+
+    from revkl.cli import main
+    from synthetic import report as rep
+
+    run_study(tiny, tmp_path, progress=False)
+
+    def read_only(path: Path, text: str) -> None:  # what a read-only folder does (root can write to chmod 555 ones)
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+
+    monkeypatch.setattr(rep, "atomic_write_text", read_only)
+    assert main(["synthetic", "report", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "T4 cert." in out and f"(not written to {tmp_path / 'report.txt'}: Read-only file system)" in out
+    assert not (tmp_path / "report.txt").exists()
+
+
+@pytest.mark.parametrize("summary", [{"name": "x", "n_results": 0, "table": []}, None])
+def test_report_on_an_llm_run_folder(tmp_path: Path, summary: dict | None) -> None:
+    (tmp_path / "cache").mkdir()
+    if summary is not None:
+        (tmp_path / R.SUMMARY_FILE).write_text(json.dumps(summary))
+    proc = subprocess.run([sys.executable, "-m", "revkl", "synthetic", "report", str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0
+    assert "language-model run folder" in proc.stderr and "revkl llm report" in proc.stderr
+
+
+def test_report_intervals_are_t_intervals() -> None:
+    from scipy import stats
+
+    from synthetic.report import mean_ci
+
+    m, ci = mean_ci([0.1, 0.5, 0.3, None, float("nan")])
+    half = stats.t.ppf(0.975, 2) * stats.tstd([0.1, 0.5, 0.3]) / 3 ** 0.5
+    assert m == pytest.approx(0.3) and ci == pytest.approx([0.3 - half, 0.3 + half])
+    assert mean_ci([0.4]) == (0.4, None) and mean_ci([None]) == (None, None)
+
+
+def test_a_new_head_class_is_one_registry_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A class added to the registry alone is validated, planned, fitted (exact and SGD) and recorded."""
+    from synthetic.config import config_from_dict
+    from synthetic.heads import HEAD_CLASSES, StochasticMatrix
+    from tests.synthetic.conftest import tiny_dict
+
+    class Sharp(StochasticMatrix):
+        name = "sharp_stochastic_matrix"
+
+    monkeypatch.setitem(HEAD_CLASSES, Sharp.name, Sharp())
+    cfg = config_from_dict(tiny_dict(head_classes=[Sharp.name], tasks=2))
+    run_study(cfg, tmp_path, progress=False)
+    recs = R.load_results(tmp_path)
+    assert {r["head_class"] for r in recs} == {Sharp.name} and {r["method"] for r in recs} == {"exact", "sgd"}
+    assert all(r["probability_convex"] for r in recs)
