@@ -288,7 +288,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="tiny shapes and data on whatever device is there (CPU: seconds); or GPU_CHECK_TINY=1")
     ap.add_argument("--out", default=os.environ.get("GPU_CHECK_OUT", "gpu_check.json"),
                     help="JSON report path (default $GPU_CHECK_OUT or ./gpu_check.json)")
-    ap.add_argument("--sections", default="throughput,pipeline,agreement", help="comma-separated subset")
+    ap.add_argument("--sections", default="throughput,agreement,pipeline",
+                    help="comma-separated subset, run in this order (the longest last: a timeout keeps the others)")
     args = ap.parse_args(argv)
 
     import torch
