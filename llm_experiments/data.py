@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -51,12 +52,17 @@ class Part:
 
 @dataclass
 class TaskData:
-    """A task: ``"pairs"`` (reward modelling, k = 2) or ``"classify"`` (k classes)."""
+    """A task: ``"pairs"`` (reward modelling, k = 2) or ``"classify"`` (k classes).
+
+    ``chats``: for conversational data, each text as a list of {role, content} messages, so that
+    models with a chat template can render it their way (:func:`render_texts`).
+    """
 
     task: str
     num_classes: int
     texts: list[str]
     parts: dict[str, Part]
+    chats: list[list[dict[str, str]]] | None = None  # conversational data: texts[i] as messages
 
 
 Loader = Callable[[DataConfig], TaskData]
@@ -456,44 +462,121 @@ def load_synthetic_classify(cfg: DataConfig) -> TaskData:
     return parts_from_examples(cfg, "classify", 2, examples)
 
 
-# -- Hugging Face hub data sets (need network or a local HF cache) ---------------------------------
+# -- Hugging Face hub data sets (hub, local HF cache, or a local copy in the hub's layout) -----------
+
+Message = dict[str, str]
+_ROLES = {"human": "user", "user": "user", "assistant": "assistant", "system": "system"}
+_TURN = re.compile(r"\n\n(Human|Assistant):")
 
 
-def _render(conv: Any) -> str:
-    """A conversation as text: strings pass; lists of {role, content} become 'Role: content' lines."""
+def conversation(conv: Any) -> list[Message]:
+    """A conversation as messages [{role, content}], role in user/assistant/system.
+
+    Accepts HH-RLHF's transcript strings ("\n\nHuman: ...\n\nAssistant: ...", split at those
+    markers) and lists of {role, content} dicts (CAI-Harmless).
+    """
     if isinstance(conv, str):
-        return conv.strip()
-    if isinstance(conv, list):
-        return "\n\n".join(f"{m.get('role', '').capitalize()}: {m.get('content', '')}" for m in conv).strip()
-    raise ValueError(f"unexpected conversation type {type(conv).__name__}")
+        pieces = _TURN.split("\n\n" + conv.lstrip("\n"))
+        head, turns = pieces[0].strip(), pieces[1:]
+        msgs = [{"role": "user", "content": head}] if head else []
+        msgs += [{"role": _ROLES[r.lower()], "content": c.strip()} for r, c in zip(turns[::2], turns[1::2])]
+        return msgs
+    if isinstance(conv, list) and all(isinstance(m, dict) for m in conv):
+        out = []
+        for m in conv:
+            role = str(m.get("role", "")).lower()
+            if role not in _ROLES:
+                raise UserError(f"unexpected message role {m.get('role')!r} (known: {sorted(_ROLES)})")
+            out.append({"role": _ROLES[role], "content": str(m.get("content", "")).strip()})
+        return out
+    raise UserError(f"unexpected conversation type {type(conv).__name__}")
 
 
-def _hub_pairs(cfg: DataConfig, repo: str, split: str, **kwargs: Any) -> TaskData:
+def _render(msgs: list[Message]) -> str:
+    """The plain transcript every model without a chat template sees: 'Human: ...' / 'Assistant: ...' turns."""
+    names = {"user": "Human", "assistant": "Assistant", "system": "System"}
+    return "\n\n".join(f"{names[m['role']]}: {m['content']}" for m in msgs).strip()
+
+
+def render_texts(texts: list[str], chats: list[list[Message]] | None, tokenizer: Any) -> list[str]:
+    """The texts a model sees: conversations through the tokenizer's chat template when it has one.
+
+    The rule: conversational data (``chats``, aligned with ``texts``) given to a tokenizer with a
+    chat template is rendered by ``apply_chat_template`` (no generation prompt: the last assistant
+    turn is the response being scored); every other case uses the plain ``texts``.
+    """
+    if chats is None or not getattr(tokenizer, "chat_template", None):
+        return texts
+    out = []
+    for i, msgs in enumerate(chats):
+        try:
+            out.append(tokenizer.apply_chat_template(msgs, tokenize=False))
+        except Exception as err:  # jinja TemplateError and friends: name the text that broke the template
+            raise UserError(f"text {i}: the model's chat template rejects this conversation ({err})") from None
+    return out
+
+
+def _local_source(path: str) -> tuple[str, dict[str, Any]]:
+    """``datasets.load_dataset`` arguments for a local copy: a folder in the hub's layout, or one data file."""
+    p = Path(path)
+    if p.is_dir():
+        return str(p), {}
+    builders = {".json": "json", ".jsonl": "json", ".gz": "json", ".parquet": "parquet", ".csv": "csv"}
+    if p.is_file() and p.suffix in builders:
+        return builders[p.suffix], {"data_files": str(p)}
+    raise UserError(f"config [data].options.path: {path} is neither a folder nor a .json/.jsonl/.jsonl.gz/.parquet/.csv file")
+
+
+def _hub_pairs(cfg: DataConfig, repo: str, split: str, path: str | None = None, **kwargs: Any) -> TaskData:
+    """Pairs from ``repo`` on the hub, or from ``path`` (a local copy) through the same ``datasets`` code."""
     import datasets  # heavy import, only for hub data
 
-    ds = datasets.load_dataset(repo, split=split, **kwargs)
+    if path:
+        source, extra = _local_source(path)
+        if extra:  # a single file is the whole split
+            kwargs, split = extra, "train"
+        ds = datasets.load_dataset(source, split=split, **kwargs)
+        where = path
+    else:
+        ds = datasets.load_dataset(repo, split=split, **kwargs)
+        where = repo
     for col in ("chosen", "rejected"):
         if col not in ds.column_names:
-            raise ValueError(f"dataset {repo}: missing column {col!r} (has {ds.column_names})")
-    examples = []
-    for row in ds:
-        c, r = _render(row["chosen"]), _render(row["rejected"])
+            raise UserError(f"dataset {where}: missing column {col!r} (has {ds.column_names})")
+    examples, chats = [], {}
+    for i, row in enumerate(ds):
+        try:
+            pair = [conversation(row["chosen"]), conversation(row["rejected"])]
+        except ValueError as err:
+            raise UserError(f"dataset {where}: record {i}: {err}") from None
+        c, r = (_render(m) for m in pair)
         if c and r and c != r:
             examples.append(((c, r), 1))
-    return parts_from_examples(cfg, "pairs", 2, examples)
+            chats[c], chats[r] = pair
+    data = parts_from_examples(cfg, "pairs", 2, examples)
+    data.chats = [chats[t] for t in data.texts]
+    return data
 
 
 @register("hh-rlhf")
 def load_hh_rlhf(cfg: DataConfig) -> TaskData:
-    """Anthropic/hh-rlhf; ``subset`` = harmless-base (default) or helpful-base, ``split`` = train."""
-    opts = _options(cfg, {"subset": "harmless-base", "split": "train"})
+    """Anthropic/hh-rlhf; ``subset`` = harmless-base (default) or helpful-*, ``split`` = train or test.
+
+    ``path``: a local copy instead of the hub, either a folder in the hub's layout
+    (``<subset>/<split>.jsonl.gz``) or one JSON/JSONL file of {chosen, rejected} transcripts.
+    """
+    opts = _options(cfg, {"subset": "harmless-base", "split": "train", "path": None})
     if opts["subset"] not in ("harmless-base", "helpful-base", "helpful-online", "helpful-rejection-sampled"):
-        raise ValueError(f"config [data].options.subset: unknown hh-rlhf subset {opts['subset']!r}")
-    return _hub_pairs(cfg, "Anthropic/hh-rlhf", opts["split"], data_dir=opts["subset"])
+        raise UserError(f"config [data].options.subset: unknown hh-rlhf subset {opts['subset']!r}")
+    return _hub_pairs(cfg, "Anthropic/hh-rlhf", opts["split"], opts["path"], data_dir=opts["subset"])
 
 
 @register("cai-harmless")
 def load_cai_harmless(cfg: DataConfig) -> TaskData:
-    """HuggingFaceH4/cai-conversation-harmless, preference split ``train_prefs`` by default."""
-    opts = _options(cfg, {"split": "train_prefs"})
-    return _hub_pairs(cfg, "HuggingFaceH4/cai-conversation-harmless", opts["split"])
+    """HuggingFaceH4/cai-conversation-harmless, preference split ``train_prefs`` by default.
+
+    ``path``: a local copy instead of the hub, either a folder in the hub's layout
+    (``data/<split>-00000-of-00001.parquet``) or one parquet/JSON file with message-list columns.
+    """
+    opts = _options(cfg, {"split": "train_prefs", "path": None})
+    return _hub_pairs(cfg, "HuggingFaceH4/cai-conversation-harmless", opts["split"], opts["path"])

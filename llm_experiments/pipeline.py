@@ -56,7 +56,8 @@ from bounds.metrics import pgr
 from llm_experiments import metrics, results
 from llm_experiments.checks import theorem_checks
 from llm_experiments.config import Config, load_config, normalize_noise, numbers_hash, stage_key, to_dict, to_toml
-from llm_experiments.data import Part, check_dataset_name, describe, load_dataset, local_inputs, part_sizes
+from llm_experiments.data import (Part, check_dataset_name, describe, load_dataset, local_inputs, part_sizes,
+                                  render_texts)
 from llm_experiments.losses import distribution, ground_truth
 from llm_experiments.models import load_scorer, load_tokenizer, resolve
 from llm_experiments.noise import corrupt
@@ -127,11 +128,13 @@ class Study:
     texts: list[str]
     splits: dict[int, dict[str, Part]]
     sizes: dict[int, dict[str, tuple[int, int]]]
+    chats: list[list[dict[str, str]]] | None = None  # conversational data: texts[i] as messages
 
 
 def load_study(cfg: Config, split_seeds: Iterable[int]) -> Study:
     """Load (and validate) each split; remap its items into one text table shared by all splits."""
     texts: list[str] = []
+    chats: list[list[dict[str, str]]] = []
     index: dict[str, int] = {}
     splits, sizes, kinds = {}, {}, set()
     for sp in sorted(set(split_seeds)):
@@ -143,13 +146,15 @@ def load_study(cfg: Config, split_seeds: Iterable[int]) -> Study:
             if t not in index:
                 index[t] = len(texts)
                 texts.append(t)
+                if data.chats is not None:
+                    chats.append(data.chats[i])
             remap[i] = index[t]
         splits[sp] = {name: Part(remap[p.items], p.labels) for name, p in data.parts.items()}
         sizes[sp] = part_sizes(dcfg, data)
     if len(kinds) != 1:
         raise AssertionError(f"dataset {cfg.data.dataset!r}: splits disagree on the task or classes: {kinds}")
     (task, k), = kinds
-    return Study(task, k, texts, splits, sizes)
+    return Study(task, k, texts, splits, sizes, chats if len(chats) == len(texts) else None)
 
 
 # -- small helpers -----------------------------------------------------------------------------------
@@ -289,9 +294,10 @@ class Trainer:
 
     def ids(self) -> list[list[int]]:
         if self._ids is None:
-            tok = load_tokenizer(self.model)
+            tok = load_tokenizer(self.model, self.cfg.runtime.assets_cache)
             self._pad = int(tok.pad_token_id)
-            self._ids = tokenize(tok, self.study.texts, self.cfg.data.max_length, self.model)
+            texts = render_texts(self.study.texts, self.study.chats, tok)
+            self._ids = tokenize(tok, texts, self.cfg.data.max_length, self.model)
         return self._ids
 
     def _compute_features(self) -> dict[str, Any]:
