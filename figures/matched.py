@@ -96,7 +96,7 @@ def informative(kind: str, rate: float, k: int, alpha: float | None = None) -> b
 SYNTHETIC_FIELDS = ("representation", "delta", "pretrain_tasks", "head_class", "K", "method", "task", "noise_type",
                     "noise_rate", "k", "loss", "acc_sw")
 LLM_FIELDS = ("dataset", "pair", "seed", "noise", "num_classes", "loss", "acc_strong", "acc_weak", "acc_ceiling")
-LLM_UNIT_FIELDS = ("pair", "seed", "seed_scope", "split_seed", "aux_conf", "mirror_weight", "symmetric")
+LLM_UNIT_FIELDS = ("pair", "seed", "seed_scope", "split_seed", "aux_conf", "mirror_weight")
 LLM_SEED_FIELDS = ("seed", "seed_scope", "split_seed")
 
 
