@@ -374,3 +374,6 @@ def load_cai_harmless(cfg: DataConfig) -> TaskData:
     """HuggingFaceH4/cai-conversation-harmless, preference split ``train_prefs`` by default."""
     opts = _options(cfg, {"split": "train_prefs"})
     return _hub_pairs(cfg, "HuggingFaceH4/cai-conversation-harmless", opts["split"])
+
+
+from llm_experiments import datasets_offline  # noqa: E402,F401 - registers the study-suite loaders

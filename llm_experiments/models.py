@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from llm_experiments import assets
+from llm_experiments import assets, bow
 
 log = logging.getLogger("llm_experiments")
 
@@ -27,7 +27,8 @@ DECODER_TYPES = {"gpt2", "gpt_neox", "qwen2", "qwen3", "llama", "mistral", "gemm
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """``source``: a hub id, ``"minilm"``/``"mpnet"`` (offline assets) or ``"tiny:<n_embd>,<n_layer>"``."""
+    """``source``: a hub id, ``"minilm"``/``"mpnet"`` (offline assets), ``"tiny:<n_embd>,<n_layer>"`` or
+    ``"bow:<d>"`` (hashed bag of words, :mod:`llm_experiments.bow`)."""
 
     source: str
     kind: str  # "decoder" or "encoder"
@@ -42,6 +43,7 @@ MODELS: dict[str, ModelSpec] = {
     "mpnet": ModelSpec("mpnet", "encoder"),
     "tiny-gpt2": ModelSpec("tiny:32,2", "decoder"),
     "tiny-gpt2-wide": ModelSpec("tiny:64,3", "decoder"),
+    "bow": ModelSpec("bow:4096", "encoder"),
 }
 
 
@@ -129,6 +131,8 @@ def load_tokenizer(name: str) -> Any:
     spec = resolve(name)
     if spec.source.startswith("tiny:"):
         return char_tokenizer()
+    if spec.source.startswith("bow:"):
+        return bow.HashTokenizer(bow.parse(spec.source))
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(_path(spec))
@@ -159,6 +163,8 @@ def load_scorer(name: str, out_dim: int, *, seed: int, mode: str = "full", lora:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # offline assets never need the hub
     if spec.source.startswith("tiny:"):
         backbone = _tiny_backbone(spec.source)
+    elif spec.source.startswith("bow:"):
+        backbone = bow.HashBackbone(bow.parse(spec.source))
     else:
         from transformers import AutoModel
 
