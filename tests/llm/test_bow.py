@@ -24,7 +24,7 @@ def _features(texts: list[str]) -> torch.Tensor:
     return scorer.features(*collate(tok(texts)["input_ids"], tok.pad_token_id, torch.device("cpu")))
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=60)  # a hashing identity, not a theorem: fewer examples suffice
 @given(WORDS, st.randoms())
 def test_features_are_word_frequencies_and_order_free(words: list[str], rnd) -> None:
     shuffled = words[:]
