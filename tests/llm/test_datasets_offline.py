@@ -89,3 +89,10 @@ def test_installed_corpora_slices() -> None:
     assert len(bbc) == 2225 and Counter(y for _, y in bbc)[3] == 511  # sport is the largest topic
     b = load_dataset(DataConfig(dataset="bbc-news", gt=20, weak=20, test=20, options={"examples": 60}))
     assert b.num_classes == 5 and len(b.texts) == 60
+
+
+def test_sms_not_utf8_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "latin.csv"
+    path.write_bytes(b",spam,text\n0,0,caf\xe9\n")
+    with pytest.raises(ValueError, match=r"latin\.csv: not UTF-8 \(byte offset 18\)"):
+        read_sms_spam(path)
