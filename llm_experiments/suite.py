@@ -1,0 +1,84 @@
+r"""The study-suite table: one block per run folder, with the weak-ceiling gap that makes PGR meaningful.
+
+For each weak -> strong pair of a run, over the seeds s (each seed its own split, weak model and
+ceiling when the run varies the whole pipeline):
+
+* weak and ceiling test accuracy, and the gap :math:`g_s = \mathrm{acc}_{ceil,s} - \mathrm{acc}_{weak,s}`,
+  each a mean with its 95% Student-t interval (:func:`revkl.stats.t_interval`); the gap is
+  **significant** when the interval's lower end is above 0, and a study without a significant
+  gap is reported but should not feed a claim (PGR divides by the gap);
+* per noise level and loss: strong-student accuracy and PGR, mean [95% t-interval] over seeds.
+
+``python -m llm_experiments.suite DIR [DIR ...]`` prints the tables as Markdown.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import Any, Iterable
+
+from llm_experiments import results
+from revkl.stats import Interval, t_interval
+
+LOSSES = ("forward_kl", "reverse_kl", "ce", "rce")
+
+
+def _cell(iv: Interval, scale: float = 100.0, digits: int = 1) -> str:
+    """``mean [lo, hi]`` (``mean (n=1)`` without an interval), times ``scale``."""
+    m, lo, hi = (f"{scale * v:.{digits}f}" for v in (iv.mean, iv.lo, iv.hi))
+    return f"{m} (n=1)" if math.isnan(iv.lo) else f"{m} [{lo}, {hi}]"
+
+
+def per_seed(records: Iterable[dict[str, Any]], field: str) -> dict[int, float]:
+    """``{seed: value}`` of a field that is constant within a seed's split (weak, ceiling accuracy)."""
+    out: dict[int, float] = {}
+    for r in records:
+        seed = int(r["seed"])
+        if seed in out and out[seed] != r[field]:
+            raise ValueError(f"records of seed {seed} disagree on {field}: {out[seed]} vs {r[field]}")
+        out[seed] = r[field]
+    return out
+
+
+def gap(records: list[dict[str, Any]]) -> Interval:
+    """The weak-ceiling accuracy gap over seeds (one value per seed)."""
+    weak, ceiling = per_seed(records, "acc_weak"), per_seed(records, "acc_ceiling")
+    return t_interval([ceiling[s] - weak[s] for s in sorted(weak)])
+
+
+def study_table(run_dir: str | Path) -> str:
+    """Markdown: for each pair of the run in ``run_dir``, the gap line and the accuracy / PGR table."""
+    recs = results.load_results(run_dir)
+    if not recs:
+        raise ValueError(f"{run_dir}: no results")
+    lines = []
+    for pair in sorted({r["pair"] for r in recs}):
+        rows = [r for r in recs if r["pair"] == pair]
+        g = gap(rows)
+        weak = t_interval(per_seed(rows, "acc_weak").values())
+        ceil = t_interval(per_seed(rows, "acc_ceiling").values())
+        sig = "significant" if g.lo > 0 else "NOT significant: excluded from the claims"
+        lines += [f"**{rows[0]['name']}** ({rows[0]['dataset']}, k = {rows[0]['num_classes']}, {pair}, "
+                  f"{g.n} seeds): weak {_cell(weak)}, ceiling {_cell(ceil)}, gap {_cell(g)} points ({sig}).", "",
+                  "| noise | " + " | ".join(f"{l} acc" for l in LOSSES) + " | " + " | ".join(f"{l} PGR" for l in LOSSES) + " |",
+                  "|---" * (1 + 2 * len(LOSSES)) + "|"]
+        for level in sorted({r["noise_level"] for r in rows}):
+            at = [r for r in rows if r["noise_level"] == level]
+            acc = [_cell(t_interval(r["acc_strong"] for r in at if r["loss"] == l)) for l in LOSSES]
+            pg = [_cell(t_interval(r["pgr"] for r in at if r["loss"] == l and r["pgr"] is not None), 1.0, 2)
+                  for l in LOSSES]
+            lines.append(f"| {level:g} | " + " | ".join(acc) + " | " + " | ".join(pg) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    for d in argv:
+        print(study_table(d))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,47 @@
+"""The study-suite table: weak-ceiling gap over seeds with its t-interval, and its significance label."""
+
+import json
+from pathlib import Path
+
+import pytest
+from scipy import stats
+
+from llm_experiments.suite import LOSSES, gap, study_table
+
+
+def _records(weak: list[float], ceiling: list[float]) -> list[dict]:
+    out = []
+    for seed, (w, c) in enumerate(zip(weak, ceiling)):
+        for loss in LOSSES:
+            for level in (0.0, 0.2):
+                s = w + 0.5 * (c - w)
+                out.append({"name": "t", "dataset": "d", "num_classes": 2, "pair": "a->b", "seed": seed, "loss": loss,
+                            "noise_level": level, "acc_weak": w, "acc_ceiling": c, "acc_strong": s,
+                            "pgr": (s - w) / (c - w) if c != w else None})
+    return out
+
+
+def test_gap_is_the_t_interval_of_per_seed_differences() -> None:
+    weak, ceiling = [0.70, 0.72, 0.69, 0.71, 0.70], [0.80, 0.79, 0.83, 0.80, 0.81]
+    g = gap(_records(weak, ceiling))
+    d = [c - w for w, c in zip(weak, ceiling)]
+    lo, hi = stats.t.interval(0.95, len(d) - 1, loc=sum(d) / len(d), scale=stats.sem(d))
+    assert g.n == 5 and g.lo == pytest.approx(lo) and g.hi == pytest.approx(hi)
+
+
+def test_table_flags_a_gap_inside_the_noise(tmp_path: Path) -> None:
+    for name, weak, ceiling, flag in (("big", [0.7, 0.71, 0.69], [0.8, 0.82, 0.81], "(significant)"),
+                                      ("none", [0.7, 0.75, 0.69], [0.72, 0.70, 0.71], "NOT significant")):
+        run = tmp_path / name
+        run.mkdir()
+        (run / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _records(weak, ceiling)))
+        text = study_table(run)
+        assert flag in text and text.count("\n| ") == 3  # header + one row per noise level
+        assert "| 0.2 | 75.5 [" in text or name == "none"  # strong accuracy halfway between weak and ceiling
+
+
+def test_seeds_must_agree_on_weak_accuracy() -> None:
+    recs = _records([0.7], [0.8])
+    recs[1]["acc_weak"] = 0.6
+    with pytest.raises(ValueError, match="disagree on acc_weak"):
+        gap(recs)
