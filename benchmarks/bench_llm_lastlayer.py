@@ -28,13 +28,13 @@ def _raw(losses: list[str], seeds: list[int]) -> dict:
         assets.minilm_path()
         data.read_movie_snippets()
         dataset, strong = "movie-pairs", "minilm"
-    except ValueError:
+    except ValueError:  # includes revkl.runfolder.UserError
         dataset, strong = "synthetic-pairs", "tiny-gpt2-wide"
     return {"name": "bench-last-layer",
             "data": {"dataset": dataset, "gt": 300, "weak": 300, "test": 300, "max_length": 64},
             "models": {"pairs": [["tiny-gpt2", strong]], "mode": "last_layer"},
             "train": {"epochs": 5, "lr": 1e-3, "batch_size": 32},
-            "w2s": {"losses": losses, "seeds": seeds, "noise": [{"kind": "none"}]},
+            "w2s": {"losses": losses, "seeds": seeds, "noise": [{"kind": "none"}], "seed_scope": "head"},
             "runtime": {"progress": False}}
 
 

@@ -13,13 +13,18 @@ def _run(args: argparse.Namespace) -> int:
     from llm_experiments.report import format_report
 
     summary = run(args.config, args.out)
-    print(format_report(args.out))
+    if summary["n_results"]:
+        print(format_report(args.out))
     return 0 if summary["complete"] else 1
 
 
 def _report(args: argparse.Namespace) -> int:
+    import logging
+    import sys
+
     from llm_experiments.report import report
 
+    logging.getLogger("llm_experiments").addHandler(logging.StreamHandler(sys.stderr))
     print(report(args.dir))
     return 0
 

@@ -9,16 +9,20 @@ never silently falls back to a default.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from revkl.runfolder import UserError, config_hash, dumps_toml
+
 MODES = ("full", "last_layer", "lora")
 SCHEDULES = ("cosine", "linear", "constant")
 NOISE_KINDS = ("none", "flip", "shrink")
+SEED_SCOPES = ("pipeline", "head")
+#: Old field names and what replaced them (a config using one gets a one-line error naming the new one).
+RENAMED = {("w2s", "symmetric"): "mirror_weight"}
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,10 @@ class DataConfig:
     ``gt``/``weak``/``test``: sizes of the ground-truth, weak-labelled and test parts.
     ``options``: loader-specific settings (e.g. ``path`` for ``jsonl``, ``min_margin`` for
     ``movie-pairs``, ``subset`` for ``hh-rlhf``); each loader rejects keys it does not know.
+    A relative ``options.path`` is resolved against the folder of the config file
+    (:func:`load_config`), or the working directory for a config built in Python.
+    ``seed`` draws the split (with ``[w2s] seed_scope = "pipeline"`` each w2s seed s uses
+    ``seed + s``).
     """
 
     dataset: str
@@ -41,10 +49,16 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelsConfig:
-    """Weak -> strong pairs (registry names or local paths) and the fine-tuning mode."""
+    """Weak -> strong pairs (registry names or local paths) and the fine-tuning mode.
+
+    ``feature_bf16``: run the frozen backbones' forward passes (features, predictions) under
+    bf16 autocast on CPU too (on CUDA they always autocast to bf16). Faster on CPUs with bf16
+    matrix units, but it changes the numbers, so it is part of the features' cache key.
+    """
 
     pairs: list[list[str]]
     mode: str = "full"
+    feature_bf16: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,15 +89,21 @@ class W2SConfig:
 
     ``noise``: list of ``{kind, rate, alpha}``; ``kind`` in none/flip/shrink, ``rate`` the
     corrupted fraction in [0, 0.5], ``alpha`` in [0, 1] the shrink factor (shrink only).
-    ``aux_conf``: weight of Burns et al.'s auxiliary confidence loss; ``symmetric``: weight of
-    the mirrored loss (forward <-> reverse); both 0 by default.
+    ``aux_conf``: weight of Burns et al.'s auxiliary confidence loss; ``mirror_weight``: weight
+    of the mirrored loss (forward <-> reverse); both 0 by default.
+    ``seed_scope``: what a seed varies. ``"pipeline"`` (default): seed s re-draws the data split
+    (split seed ``[data].seed + s``) and retrains the weak model and the ceiling on it, so the
+    spread over seeds includes the split and the weak model; ``"head"``: one fixed split
+    (``[data].seed``), one weak model and ceiling, and the seed varies only the strong model's
+    initialisation and batch order.
     """
 
     losses: list[str] = field(default_factory=lambda: ["forward_kl", "reverse_kl", "ce", "rce"])
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     noise: list[dict[str, Any]] = field(default_factory=lambda: [{"kind": "none", "rate": 0.0}])
     aux_conf: float = 0.0
-    symmetric: float = 0.0
+    mirror_weight: float = 0.0
+    seed_scope: str = "pipeline"
 
 
 @dataclass(frozen=True)
@@ -104,6 +124,7 @@ class RuntimeConfig:
     feature_batch_size: int = 64
     assets_cache: str = ""
     progress: bool = True
+    progress_interval: float = 30.0  # seconds between progress lines when stderr is not a terminal
     threads: int = 0  # torch CPU threads; 0 keeps torch's default (1 avoids oversubscription on a busy machine)
 
 
@@ -123,99 +144,149 @@ _SECTIONS = {"data": DataConfig, "models": ModelsConfig, "train": TrainConfig, "
 
 
 def _build(cls: type, raw: dict[str, Any], section: str) -> Any:
+    if not isinstance(raw, dict):
+        raise UserError(f"config [{section}]: expected a table, got {type(raw).__name__}")
     known = {f.name for f in dataclasses.fields(cls)}
+    for (sec, old), new in RENAMED.items():
+        if sec == section and old in raw:
+            raise UserError(f"config [{section}]: field {old!r} was renamed to {new!r}")
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise ValueError(f"config [{section}]: unknown field(s) {unknown}; known: {sorted(known)}")
+        raise UserError(f"config [{section}]: unknown field(s) {unknown}; known: {sorted(known)}")
     required = [f.name for f in dataclasses.fields(cls)
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]  # type: ignore[misc]
     missing = [r for r in required if r not in raw]
     if missing:
-        raise ValueError(f"config [{section}]: missing field(s) {missing}")
+        raise UserError(f"config [{section}]: missing field(s) {missing}")
+    _check_types(cls, raw, section)
     return cls(**raw)
 
 
-def config_from_dict(raw: dict[str, Any]) -> Config:
-    """Build and validate a Config from a parsed TOML dict."""
+def _check_types(cls: type, raw: dict[str, Any], section: str) -> None:
+    """Each given value has its field's type (bool is not a number; ints are accepted as floats)."""
+    for f in dataclasses.fields(cls):
+        if f.name not in raw:
+            continue
+        v, t = raw[f.name], str(f.type)
+        ok = {"int": isinstance(v, int) and not isinstance(v, bool),
+              "float": isinstance(v, (int, float)) and not isinstance(v, bool),
+              "bool": isinstance(v, bool), "str": isinstance(v, str)}.get(t, True)
+        if t.startswith("list") and not isinstance(v, list) or t.startswith("dict") and not isinstance(v, dict):
+            ok = False
+        if not ok:
+            raise UserError(f"config [{section}].{f.name}: expected {t}, got {v!r}")
+
+
+def config_from_dict(raw: dict[str, Any], base_dir: str | Path | None = None) -> Config:
+    """Build and validate a Config from a parsed TOML dict (UserError naming the field).
+
+    A relative ``[data].options.path`` is made absolute against ``base_dir`` (the config file's
+    folder), or against the working directory when ``base_dir`` is None.
+    """
     raw = dict(raw)
     name = raw.pop("name", None)
     if not isinstance(name, str) or not name:
-        raise ValueError("config: top-level field 'name' (a non-empty string) is required")
+        raise UserError("config: top-level field 'name' (a non-empty string) is required")
     unknown = sorted(set(raw) - set(_SECTIONS))
     if unknown:
-        raise ValueError(f"config: unknown section(s) {unknown}; known: {sorted(_SECTIONS)}")
+        raise UserError(f"config: unknown section(s) {unknown}; known: {sorted(_SECTIONS)}")
     for required in ("data", "models"):
         if required not in raw:
-            raise ValueError(f"config: section [{required}] is required")
+            raise UserError(f"config: section [{required}] is required")
     parts = {sec: _build(cls, raw[sec], sec) for sec, cls in _SECTIONS.items() if sec in raw}
+    opts = parts["data"].options
+    if isinstance(opts.get("path"), str) and opts["path"]:
+        path = Path(opts["path"]).expanduser()
+        path = (Path(base_dir) if base_dir is not None else Path.cwd()) / path if not path.is_absolute() else path
+        parts["data"] = dataclasses.replace(parts["data"], options={**opts, "path": str(path.resolve())})
     cfg = Config(name=name, **parts)
     validate(cfg)
     return cfg
 
 
 def load_config(path: str | Path) -> Config:
-    """Read a TOML config file (ValueError naming the file on a syntax error)."""
+    """Read a TOML config file (UserError naming the file on a missing file or a syntax error)."""
     path = Path(path)
-    if not path.exists():
-        raise ValueError(f"config: file {path} does not exist")
+    if not path.is_file():
+        raise UserError(f"config: {path} is not a file" if path.exists() else f"config: file {path} does not exist")
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"config: {path}: invalid TOML ({err})") from None
-    return config_from_dict(raw)
+        raise UserError(f"config: {path}: invalid TOML ({str(err).splitlines()[0]})") from None
+    except UnicodeDecodeError as err:
+        raise UserError(f"config: {path}: not UTF-8 (byte offset {err.start})") from None
+    return config_from_dict(raw, base_dir=path.resolve().parent)
 
 
 def validate(cfg: Config) -> None:
-    """Check values (names are checked against the registries when the run starts)."""
+    """Check values (UserError); model and data set names are checked when the run starts."""
     from bounds import LOSSES
 
     d, t, w = cfg.data, cfg.train, cfg.w2s
     for part in ("gt", "weak", "test"):
         if getattr(d, part) < 1:
-            raise ValueError(f"config [data]: {part} must be >= 1, got {getattr(d, part)}")
+            raise UserError(f"config [data]: {part} must be >= 1, got {getattr(d, part)}")
     if d.max_length < 2:
-        raise ValueError(f"config [data]: max_length must be >= 2, got {d.max_length}")
+        raise UserError(f"config [data]: max_length must be >= 2, got {d.max_length}")
     if not cfg.models.pairs or any(not isinstance(p, list) or len(p) != 2 for p in cfg.models.pairs):
-        raise ValueError(f"config [models]: pairs must be a non-empty list of [weak, strong], got {cfg.models.pairs!r}")
+        raise UserError(f"config [models]: pairs must be a non-empty list of [weak, strong], got {cfg.models.pairs!r}")
     if cfg.models.mode not in MODES:
-        raise ValueError(f"config [models]: mode must be one of {MODES}, got {cfg.models.mode!r}")
+        raise UserError(f"config [models]: mode must be one of {MODES}, got {cfg.models.mode!r}")
     if t.schedule not in SCHEDULES:
-        raise ValueError(f"config [train]: schedule must be one of {SCHEDULES}, got {t.schedule!r}")
+        raise UserError(f"config [train]: schedule must be one of {SCHEDULES}, got {t.schedule!r}")
     for f_name in ("epochs", "lr"):
         if getattr(t, f_name) <= 0:
-            raise ValueError(f"config [train]: {f_name} must be > 0, got {getattr(t, f_name)}")
+            raise UserError(f"config [train]: {f_name} must be > 0, got {getattr(t, f_name)}")
     for f_name in ("batch_size", "grad_accum", "eval_batch_size"):
         if getattr(t, f_name) < 1:
-            raise ValueError(f"config [train]: {f_name} must be >= 1, got {getattr(t, f_name)}")
+            raise UserError(f"config [train]: {f_name} must be >= 1, got {getattr(t, f_name)}")
     if not 0 <= t.warmup_frac < 1:
-        raise ValueError(f"config [train]: warmup_frac must lie in [0, 1), got {t.warmup_frac}")
+        raise UserError(f"config [train]: warmup_frac must lie in [0, 1), got {t.warmup_frac}")
     if not w.losses or not w.seeds:
-        raise ValueError("config [w2s]: losses and seeds must be non-empty lists")
+        raise UserError("config [w2s]: losses and seeds must be non-empty lists")
     for loss in w.losses:
         if loss not in LOSSES:
-            raise ValueError(f"config [w2s]: unknown loss {loss!r}; known losses: {', '.join(sorted(LOSSES))}")
-    if not 0 <= w.aux_conf <= 1 or not 0 <= w.symmetric <= 1:
-        raise ValueError(f"config [w2s]: aux_conf and symmetric must lie in [0, 1], got {w.aux_conf}, {w.symmetric}")
-    for nz in w.noise:
-        normalize_noise(nz)
+            raise UserError(f"config [w2s]: unknown loss {loss!r}; known losses: {', '.join(sorted(LOSSES))}")
+    for f_name in ("aux_conf", "mirror_weight"):
+        if not 0 <= getattr(w, f_name) <= 1:
+            raise UserError(f"config [w2s]: {f_name} must lie in [0, 1], got {getattr(w, f_name)}")
+    if w.seed_scope not in SEED_SCOPES:
+        raise UserError(f"config [w2s]: seed_scope must be one of {SEED_SCOPES}, got {w.seed_scope!r}")
+    if len(set(w.seeds)) != len(w.seeds) or any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in w.seeds):
+        raise UserError(f"config [w2s]: seeds must be distinct non-negative integers, got {w.seeds}")
+    if len(set(w.losses)) != len(w.losses):
+        raise UserError(f"config [w2s]: losses must be distinct, got {w.losses}")
+    noises = [normalize_noise(nz) for nz in w.noise]
+    if not noises or len({str(sorted(n.items())) for n in noises}) != len(noises):
+        raise UserError(f"config [w2s]: noise must be a non-empty list of distinct settings, got {w.noise}")
+    for f_name in ("feature_batch_size",):
+        if getattr(cfg.runtime, f_name) < 1:
+            raise UserError(f"config [runtime]: {f_name} must be >= 1, got {getattr(cfg.runtime, f_name)}")
+    if not cfg.runtime.progress_interval > 0:
+        raise UserError(f"config [runtime]: progress_interval must be > 0 seconds, got {cfg.runtime.progress_interval}")
     if cfg.runtime.threads < 0:
-        raise ValueError(f"config [runtime]: threads must be >= 0 (0: torch's default), got {cfg.runtime.threads}")
+        raise UserError(f"config [runtime]: threads must be >= 0 (0: torch's default), got {cfg.runtime.threads}")
 
 
 def normalize_noise(nz: dict[str, Any]) -> dict[str, Any]:
     """``{kind, rate, alpha}`` with defaults filled and ranges checked."""
+    if not isinstance(nz, dict):
+        raise UserError(f"config [w2s].noise: each setting must be a table {{kind, rate, alpha}}, got {nz!r}")
     unknown = sorted(set(nz) - {"kind", "rate", "alpha"})
     if unknown:
-        raise ValueError(f"config [w2s].noise: unknown field(s) {unknown} in {nz!r}")
+        raise UserError(f"config [w2s].noise: unknown field(s) {unknown} in {nz!r}")
     kind = nz.get("kind", "none")
     if kind not in NOISE_KINDS:
-        raise ValueError(f"config [w2s].noise: kind must be one of {NOISE_KINDS}, got {kind!r}")
-    rate = float(nz.get("rate", 0.0))
+        raise UserError(f"config [w2s].noise: kind must be one of {NOISE_KINDS}, got {kind!r}")
+    rate, alpha = nz.get("rate", 0.0), nz.get("alpha", 0.0)
+    for f_name, v in (("rate", rate), ("alpha", alpha)):
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
+            raise UserError(f"config [w2s].noise: {f_name} must be a finite number, got {v!r}")
+    rate, alpha = float(rate), float(alpha)
     if not 0 <= rate <= 0.5:
-        raise ValueError(f"config [w2s].noise: rate must lie in [0, 0.5], got {rate}")
-    alpha = float(nz.get("alpha", 0.0))
+        raise UserError(f"config [w2s].noise: rate must lie in [0, 0.5], got {rate}")
     if not 0 <= alpha <= 1:
-        raise ValueError(f"config [w2s].noise: alpha must lie in [0, 1], got {alpha}")
+        raise UserError(f"config [w2s].noise: alpha must lie in [0, 1], got {alpha}")
     if kind == "none":
         return {"kind": "none", "rate": 0.0, "alpha": None}
     return {"kind": kind, "rate": rate, "alpha": alpha if kind == "shrink" else None}
@@ -227,35 +298,15 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 
 def stage_key(*parts: Any) -> str:
-    """A 16-hex-digit hash of JSON-serialised parts: equal inputs give equal keys."""
-    blob = json.dumps(parts, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
+    """A 16-hex-digit key of JSON-serialisable parts (``runfolder.config_hash``): equal inputs, equal keys."""
+    return config_hash({"parts": list(parts)})
 
 
-# -- writing the resolved config back as TOML -------------------------------------------------
+def numbers_hash(cfg: Config) -> str:
+    """Hash of every field that can change a number: the config without ``[runtime]``."""
+    return config_hash(to_dict(cfg), runtime=("runtime",))
 
 
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v)
-    if v is None:
-        return '""'
-    if isinstance(v, list):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items() if x is not None) + "}"
-    raise ValueError(f"cannot write {type(v).__name__} to TOML")
-
-
-def dumps_toml(cfg: Config) -> str:
-    """The resolved config as TOML that :func:`load_config` reads back to an equal Config."""
-    d = to_dict(cfg)
-    lines = [f"name = {_toml_value(d.pop('name'))}"]
-    for section, body in d.items():
-        lines.append(f"\n[{section}]")
-        lines.extend(f"{k} = {_toml_value(v)}" for k, v in body.items())
-    return "\n".join(lines) + "\n"
+def to_toml(cfg: Config) -> str:
+    """The resolved config as TOML (``runfolder.dumps_toml``); :func:`load_config` reads it back equal."""
+    return dumps_toml(to_dict(cfg))

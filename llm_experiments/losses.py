@@ -13,7 +13,7 @@ The objective of one batch, with base loss L from ``bounds.LOSSES``:
     + \alpha\, \mathrm{CE}(\mathrm{onehot}(\arg\max F_{sw}), F_{sw})
 
 where :math:`\bar L` is the mirrored loss (forward KL <-> reverse KL, CE <-> reverse CE),
-:math:`\beta` = ``symmetric`` and :math:`\alpha` = ``aux_conf``, the auxiliary confidence loss
+:math:`\beta` = ``mirror_weight`` and :math:`\alpha` = ``aux_conf``, the auxiliary confidence loss
 of Burns et al. (2023) with hard (argmax, no gradient) self-labels.
 """
 
@@ -46,11 +46,11 @@ def ground_truth(labels: torch.Tensor, num_classes: int) -> Categorical:
 
 
 def objective(strong: Categorical, target: Categorical, loss: str, *, aux_conf: float = 0.0,
-              symmetric: float = 0.0) -> torch.Tensor:
+              mirror_weight: float = 0.0) -> torch.Tensor:
     """Mean batch objective (see module docstring); ``loss`` is a ``bounds.LOSSES`` name."""
     value = get_loss(loss)(strong, target, reduction="mean")
-    if symmetric:
-        value = (1 - symmetric) * value + symmetric * get_loss(MIRROR[loss])(strong, target, reduction="mean")
+    if mirror_weight:
+        value = (1 - mirror_weight) * value + mirror_weight * get_loss(MIRROR[loss])(strong, target, reduction="mean")
     if aux_conf:
         hard = torch.nn.functional.one_hot(strong.log_probs.detach().argmax(-1), strong.num_classes)
         value = (1 - aux_conf) * value + aux_conf * cross_entropy_loss(

@@ -2,13 +2,15 @@ r"""Run folders of ``revkl llm run``: the record fields, and the readers figures
 
 A run folder ``DIR`` holds
 
-* ``config.toml``   the resolved config (every default filled in);
-* ``results.jsonl`` one JSON object per finished weak-to-strong unit (one weak->strong pair,
-  one loss, one seed, one noise setting), appended with flush + fsync, never rewritten;
-* ``summary.json``  the aggregate, rewritten (temp file + rename) after every unit;
+* ``config.toml``   the resolved config (every default filled in; ``revkl.runfolder.dumps_toml``);
+* ``results.jsonl`` one batch of one record per finished weak-to-strong unit (one weak->strong pair,
+  one loss, one seed, one noise setting), written by ``revkl.runfolder.append_batch`` with the
+  unit key as batch id and read by :func:`load_results` (``runfolder.read_records``): a torn
+  last write is ignored, a unit written twice counts once;
+* ``summary.json``  the aggregate, rewritten atomically after every unit;
 * ``log.txt``       the human-readable log;
-* ``cache/``        stage outputs keyed by a hash of the config fields they depend on
-  (features, weak labels, ceiling predictions); safe to delete, they are recomputed.
+* ``cache/``        stage outputs keyed by a hash of the config fields and the content of the
+  local inputs they depend on (features, weak labels, ceiling predictions); safe to delete.
 
 Notation (docs/CONTRACTS.md): ``F*`` the one-hot ground truth on the test part, ``F_w`` the
 weak model, ``F_sw`` the strong model trained on weak labels, ``F_c`` the strong ceiling
@@ -20,9 +22,13 @@ Fields of one ``results.jsonl`` record (``kind == "w2s"``):
 
 ==================  ================================================================================
 ``kind``            always ``"w2s"``
-``key``             hash of the unit's config; a resumed run skips keys already present
+``key``             hash of the unit's config and of the content of its local inputs; a resumed run
+                    skips keys already present (also the record's ``batch`` id)
+``batch``/``batch_size``  the runfolder batch fields (the unit key, 1)
 ``name``            the config's ``name``
 ``dataset``         data set registry name (e.g. ``"movie-pairs"``)
+``data_name``       the name reports show: ``"jsonl (reviews.jsonl)"`` for a local file, else ``dataset``
+``inputs``          ``{path: content digest}`` of the local data files and model folders the unit read
 ``task``            ``"pairs"`` (reward modelling) or ``"classify"`` (k-class)
 ``num_classes``     k (2 for pairs)
 ``mode``            ``"full"``, ``"last_layer"`` or ``"lora"``
@@ -32,8 +38,12 @@ Fields of one ``results.jsonl`` record (``kind == "w2s"``):
 ``loss``            one of ``bounds.LOSSES``: ``forward_kl``, ``reverse_kl``, ``ce``, ``rce``
 ``direction``       ``bounds.LOSS_DIRECTION[loss]``: ``"forward"`` or ``"reverse"``
 ``aux_conf``        weight alpha of Burns et al.'s auxiliary confidence loss (0 = off)
-``symmetric``       weight beta of the mirrored loss in the symmetric mix (0 = off)
-``seed``            seed of the strong model's training (init of the head, order of batches)
+``mirror_weight``   weight beta of the mirrored loss (forward <-> reverse) in the objective (0 = off)
+``seed``            the unit's seed: the strong model's initialisation and batch order, and with
+                    ``seed_scope == "pipeline"`` also the data split, the weak model and the ceiling
+``seed_scope``      ``"pipeline"`` (the seed re-draws the split and retrains weak model and ceiling)
+                    or ``"head"`` (one fixed split, weak model and ceiling for every seed)
+``split_seed``      the seed that drew this unit's gt / weak / test split
 ``noise``           ``{"kind": "none"|"flip"|"shrink", "rate": r, "alpha": a}``; a fraction r of
                     weak labels is flipped, or shrunk p <- 1/k + a (p - 1/k) (for k=2: 0.5 + a(p - 0.5))
 ``noise_level``     r (0 for ``"none"``), the row of the noise table
@@ -50,31 +60,38 @@ Fields of one ``results.jsonl`` record (``kind == "w2s"``):
 ``misfit_reverse``  E KL(F_sw || F_w) on the test part, nats
 ``misfit``          the misfit in the loss's own direction (one of the two above)
 ``checks``          ``{theorem name: {"lhs", "rhs", "slack", "hypotheses_met", "holds"}}`` from
-                    ``bounds.theorems`` applied to the test predictions with F* one-hot; ``{}`` when
-                    ``bounds.theorems`` is not installed
+                    ``bounds.theorems`` applied to the test predictions with F* one-hot
 ``train_loss``      final training loss (mean over the last epoch), nats
 ``steps``           optimiser steps taken by the strong model
 ``n_gt``/``n_weak``/``n_test``  sizes of the ground-truth, weak-labelled and test parts
-``wall_s``          wall time of this unit, seconds (stages reused from cache count 0)
+``wall_s``          wall time of this unit's strong training and evaluation, seconds
 ``finished_at``     UTC time the record was written, ISO 8601
 ``config``          the unit's config (the fields its key hashes)
 ==================  ================================================================================
 
-``summary.json`` fields: ``name``, ``n_results``, ``complete`` (all units done), ``stages``
-(``{stage key: {"stage": "weak"|"ceiling"|"features", "model", "acc", "err", "wall_s"}}``),
-``table`` (rows of :func:`accuracy_table`), ``noise_table`` (rows of :func:`noise_table`),
-``wins`` (:func:`reverse_wins`), ``wall_s`` (total wall time of the runs so far), ``updated_at``.
+``summary.json`` fields: ``name``, ``seed_scope``, ``n_units`` (units the config plans),
+``n_results`` (of them finished), ``complete`` (all done), ``keys`` (the planned unit keys: reports
+read only these records, so records left from an edited input never mix in), ``inputs``
+(``{path: digest}`` of the local inputs), ``sizes`` (``{split seed: {part: [obtained, requested]}}``),
+``stages`` (``{stage key: {"stage": "weak"|"ceiling"|"features", "model", "split_seed", "acc",
+"err", "wall_s"}}``), ``table`` (rows of :func:`accuracy_table`), ``noise_table`` (rows of
+:func:`noise_table`), ``wins`` (:func:`reverse_wins`), ``wins_by_noise`` (rows of
+:func:`wins_by_noise`), ``compute_s`` (seconds of compute behind every stage and unit in the folder,
+whichever call did it), ``last_call_s`` (wall time of the latest ``run`` call), ``calls_s`` (wall
+time of every call so far, summed), ``updated_at``. Intervals are 95% Student-t intervals over seeds
+(``revkl.stats``); null where n = 1.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable
+
+from revkl.runfolder import UserError, append_batch, read_records
+from revkl.stats import paired, t_interval
 
 RESULTS_FILE = "results.jsonl"
 SUMMARY_FILE = "summary.json"
@@ -83,9 +100,9 @@ LOG_FILE = "log.txt"
 
 #: Fields every ``results.jsonl`` record has (documented in the module docstring).
 RECORD_FIELDS: tuple[str, ...] = (
-    "kind", "key", "name", "dataset", "task", "num_classes", "mode", "weak_model", "strong_model", "pair",
-    "loss", "direction", "aux_conf", "symmetric", "seed", "noise", "noise_level",
-    "acc_strong", "acc_weak", "acc_ceiling", "pgr", "agreement",
+    "kind", "key", "name", "dataset", "data_name", "inputs", "task", "num_classes", "mode", "weak_model",
+    "strong_model", "pair", "loss", "direction", "aux_conf", "mirror_weight", "seed", "seed_scope", "split_seed",
+    "noise", "noise_level", "acc_strong", "acc_weak", "acc_ceiling", "pgr", "agreement",
     "err_strong", "err_weak", "err_ceiling", "gain", "misfit_forward", "misfit_reverse", "misfit",
     "checks", "train_loss", "steps", "n_gt", "n_weak", "n_test", "wall_s", "finished_at", "config",
 )
@@ -95,90 +112,58 @@ REVERSE_VS_FORWARD: tuple[tuple[str, str], ...] = (("reverse_kl", "forward_kl"),
 
 
 def append_record(run_dir: str | Path, record: dict[str, Any]) -> None:
-    """Append one record to ``results.jsonl`` and flush + fsync, so a kill never loses it."""
+    """Append one unit's record as one ``runfolder`` batch whose id is its ``key``."""
     missing = [f for f in RECORD_FIELDS if f not in record]
     if missing:
-        raise ValueError(f"record: missing fields {missing}")
-    line = json.dumps(record, sort_keys=True, allow_nan=False) + "\n"
-    path = Path(run_dir) / RESULTS_FILE
-    _drop_partial_tail(path)
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(line)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _drop_partial_tail(path: Path) -> None:
-    """Cut an unterminated last line (an append killed mid-write) so the next append starts clean."""
-    if not path.exists() or path.stat().st_size == 0:
-        return
-    with open(path, "rb+") as fh:
-        data = fh.read()
-        if data.endswith(b"\n"):
-            return
-        fh.truncate(data.rfind(b"\n") + 1)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def write_json_atomic(path: str | Path, obj: Any) -> None:
-    """Write JSON to a temp file in the same folder, then ``os.replace`` it into place (never half-written)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=2, sort_keys=True, allow_nan=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        raise AssertionError(f"record: missing fields {missing}")
+    append_batch(Path(run_dir) / RESULTS_FILE, record["key"], [record])
 
 
 def load_results(run_dir: str | Path) -> list[dict[str, Any]]:
-    """All records of ``DIR/results.jsonl`` in the order written ([] when the file is absent).
-
-    A last line without its newline (a kill during the write) is ignored; any other malformed
-    line raises ValueError with the file and line number.
-    """
-    path = Path(run_dir) / RESULTS_FILE
-    if not path.exists():
-        return []
-    text = path.read_text(encoding="utf-8")
-    lines = text.split("\n")
-    records = []
-    for i, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as err:
-            if i == len(lines):  # unterminated last line: an interrupted append
-                break
-            raise ValueError(f"{path}:{i}: malformed JSON record ({err.msg})") from None
-    return records
+    """Every finished record of ``DIR/results.jsonl`` in file order (``runfolder.read_records``)."""
+    return read_records(Path(run_dir) / RESULTS_FILE)
 
 
 def load_summary(run_dir: str | Path) -> dict[str, Any]:
-    """``DIR/summary.json`` as a dict; ValueError naming the folder when it has none."""
+    """``DIR/summary.json`` as a dict; UserError naming the folder when it has none."""
     path = Path(run_dir) / SUMMARY_FILE
-    if not path.exists():
-        raise ValueError(f"run_dir: {run_dir} has no {SUMMARY_FILE} (not a finished or started llm run)")
+    if not path.is_file():
+        raise UserError(f"{run_dir}: no {SUMMARY_FILE} (not an llm run folder, or no run has started in it)")
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for a single value)."""
+def current_records(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The records of the units the folder's latest run planned (``summary.json`` ``keys``)."""
+    recs = load_results(run_dir)
+    if (Path(run_dir) / SUMMARY_FILE).is_file():
+        keys = set(load_summary(run_dir).get("keys", [r["key"] for r in recs]))
+        recs = [r for r in recs if r.get("key") in keys]
+    return recs
+
+
+def _interval(values: list[float], prefix: str) -> dict[str, Any]:
+    """``{prefix_mean, prefix_lo, prefix_hi}`` from ``revkl.stats.t_interval`` (None bounds for n = 1)."""
+    if not values:
+        return {f"{prefix}_mean": None, f"{prefix}_lo": None, f"{prefix}_hi": None}
+    iv = t_interval(values)
+    fin = (lambda x: x if math.isfinite(x) else None)
+    return {f"{prefix}_mean": iv.mean, f"{prefix}_lo": fin(iv.lo), f"{prefix}_hi": fin(iv.hi)}
+
+
+def _std(values: list[float]) -> float:
+    """Sample standard deviation (0 for a single value)."""
     n = len(values)
     mean = sum(values) / n
-    var = sum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else 0.0
-    return mean, math.sqrt(var)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
 
 
 def accuracy_table(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """The paper's table, noise-free units only: one row per (dataset, pair) and loss.
 
-    Row fields: ``dataset``, ``pair``, ``loss``, ``n_seeds``, ``acc_mean``, ``acc_std``,
-    ``pgr_mean``, ``acc_weak``, ``acc_ceiling`` (accuracies in [0, 1]).
+    Row fields: ``dataset``, ``data_name``, ``pair``, ``loss``, ``seed_scope``, ``n_seeds``,
+    ``acc_mean``, ``acc_std``, ``acc_lo``, ``acc_hi`` (95% t-interval over seeds), ``pgr_mean``,
+    ``pgr_lo``, ``pgr_hi``, ``pgr_n`` (seeds with a defined PGR), ``acc_weak``, ``acc_ceiling``
+    (means over the seeds' weak models and ceilings); accuracies in [0, 1].
     """
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in records:
@@ -186,12 +171,13 @@ def accuracy_table(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             groups[(r["dataset"], r["pair"], r["loss"])].append(r)
     rows = []
     for (dataset, pair, loss), rs in groups.items():
-        mean, std = _mean_std([r["acc_strong"] for r in rs])
+        accs = [r["acc_strong"] for r in rs]
         pgrs = [r["pgr"] for r in rs if r["pgr"] is not None]
         rows.append({
-            "dataset": dataset, "pair": pair, "loss": loss, "n_seeds": len(rs), "acc_mean": mean, "acc_std": std,
-            "pgr_mean": sum(pgrs) / len(pgrs) if pgrs else None,
-            "acc_weak": rs[0]["acc_weak"], "acc_ceiling": rs[0]["acc_ceiling"],
+            "dataset": dataset, "data_name": rs[0].get("data_name", dataset), "pair": pair, "loss": loss,
+            "seed_scope": rs[0].get("seed_scope"), "n_seeds": len(rs), **_interval(accs, "acc"), "acc_std": _std(accs),
+            **_interval(pgrs, "pgr"), "pgr_n": len(pgrs),
+            "acc_weak": sum(r["acc_weak"] for r in rs) / len(rs), "acc_ceiling": sum(r["acc_ceiling"] for r in rs) / len(rs),
         })
     return rows
 
@@ -199,30 +185,38 @@ def accuracy_table(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 def noise_table(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Accuracy against weak-label noise: one row per (dataset, pair, noise kind, level, loss).
 
-    Row fields: ``dataset``, ``pair``, ``noise_kind``, ``noise_level``, ``alpha``, ``loss``,
-    ``n_seeds``, ``acc_mean``, ``acc_std``.
+    Row fields: ``dataset``, ``data_name``, ``pair``, ``noise_kind``, ``noise_level``, ``alpha``,
+    ``loss``, ``n_seeds``, ``acc_mean``, ``acc_std``, ``acc_lo``, ``acc_hi``.
     """
-    groups: dict[tuple[Any, ...], list[float]] = defaultdict(list)
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
     for r in records:
         nz = r["noise"]
-        groups[(r["dataset"], r["pair"], nz["kind"], r["noise_level"], nz.get("alpha"), r["loss"])].append(r["acc_strong"])
+        groups[(r["dataset"], r["pair"], nz["kind"], r["noise_level"], nz.get("alpha"), r["loss"])].append(r)
     rows = []
-    for (dataset, pair, kind, level, alpha, loss), accs in sorted(groups.items(), key=lambda kv: tuple(str(x) for x in kv[0])):
-        mean, std = _mean_std(accs)
-        rows.append({"dataset": dataset, "pair": pair, "noise_kind": kind, "noise_level": level, "alpha": alpha,
-                     "loss": loss, "n_seeds": len(accs), "acc_mean": mean, "acc_std": std})
+    for (dataset, pair, kind, level, alpha, loss), rs in sorted(groups.items(), key=lambda kv: tuple(str(x) for x in kv[0])):
+        accs = [r["acc_strong"] for r in rs]
+        rows.append({"dataset": dataset, "data_name": rs[0].get("data_name", dataset), "pair": pair, "noise_kind": kind,
+                     "noise_level": level, "alpha": alpha, "loss": loss, "n_seeds": len(accs), **_interval(accs, "acc"),
+                     "acc_std": _std(accs)})
     return rows
 
 
+def _matched(records: Iterable[dict[str, Any]]) -> dict[tuple[Any, ...], dict[str, float]]:
+    """``{unit without its loss: {loss: acc_strong}}``: same dataset, pair, seed, split, noise, aux, mirror."""
+    by_unit: dict[tuple[Any, ...], dict[str, float]] = defaultdict(dict)
+    for r in records:
+        unit = (r["dataset"], r["pair"], r["seed"], r.get("split_seed"), json.dumps(r["noise"], sort_keys=True),
+                r["aux_conf"], r.get("mirror_weight"))
+        by_unit[unit][r["loss"]] = r["acc_strong"]
+    return by_unit
+
+
 def reverse_wins(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, int]]:
-    """Head-to-head counts over matched units (same dataset, pair, seed, noise, aux, symmetric).
+    """Head-to-head counts over all matched units, every noise setting pooled.
 
     ``{"reverse_kl>forward_kl": {"wins": w, "ties": t, "losses": l}, "rce>ce": {...}}``.
     """
-    by_unit: dict[tuple[Any, ...], dict[str, float]] = defaultdict(dict)
-    for r in records:
-        unit = (r["dataset"], r["pair"], r["seed"], json.dumps(r["noise"], sort_keys=True), r["aux_conf"], r["symmetric"])
-        by_unit[unit][r["loss"]] = r["acc_strong"]
+    by_unit = _matched(records)
     out: dict[str, dict[str, int]] = {}
     for rev, fwd in REVERSE_VS_FORWARD:
         c = {"wins": 0, "ties": 0, "losses": 0}
@@ -232,3 +226,38 @@ def reverse_wins(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, int]]
                 c["wins" if d > 0 else "losses" if d < 0 else "ties"] += 1
         out[f"{rev}>{fwd}"] = c
     return out
+
+
+def wins_by_noise(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Reverse vs forward per (dataset, pair, noise setting): ``revkl.stats.paired`` over matched units.
+
+    Row fields: ``dataset``, ``data_name``, ``pair``, ``noise_kind``, ``noise_level``, ``alpha``,
+    ``comparison`` (``"reverse_kl>forward_kl"`` or ``"rce>ce"``), ``n``, ``mean_diff`` (accuracy of
+    the reverse loss minus the forward one, in [−1, 1]), ``lo``, ``hi`` (95% t-interval; null for
+    n = 1), ``wins``, ``ties``, ``losses``, ``p_sign`` (exact sign test), ``p_wilcoxon``.
+    """
+    recs = list(records)
+    names = {r["dataset"]: r.get("data_name", r["dataset"]) for r in recs}
+    by_unit = _matched(recs)
+    groups: dict[tuple[Any, ...], list[dict[str, float]]] = defaultdict(list)
+    for (dataset, pair, _seed, _split, noise, _aux, _mirror), accs in by_unit.items():
+        groups[(dataset, pair, noise)].append(accs)
+    rows = []
+    def order(item: tuple[tuple[Any, ...], Any]) -> tuple[Any, ...]:
+        (dataset, pair, noise), _ = item
+        nz = json.loads(noise)
+        return dataset, pair, nz["kind"] != "none", nz["kind"], nz["rate"], str(nz.get("alpha"))
+
+    for (dataset, pair, noise), units in sorted(groups.items(), key=order):
+        nz = json.loads(noise)
+        for rev, fwd in REVERSE_VS_FORWARD:
+            both = [u for u in units if rev in u and fwd in u]
+            if not both:
+                continue
+            c = paired([u[rev] for u in both], [u[fwd] for u in both])
+            fin = (lambda x: x if math.isfinite(x) else None)
+            rows.append({"dataset": dataset, "data_name": names[dataset], "pair": pair, "noise_kind": nz["kind"],
+                         "noise_level": nz["rate"], "alpha": nz.get("alpha"), "comparison": f"{rev}>{fwd}", "n": c.n,
+                         "mean_diff": c.mean_diff, "lo": fin(c.lo), "hi": fin(c.hi), "wins": c.wins, "ties": c.ties,
+                         "losses": c.losses, "p_sign": c.p_sign, "p_wilcoxon": c.p_wilcoxon})
+    return rows

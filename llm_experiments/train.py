@@ -5,7 +5,12 @@ batch of items, turns them into a distribution (``losses.distribution``), and mi
 ``losses.objective`` against the batch's target distribution with AdamW, linear warmup then
 cosine / linear decay, gradient accumulation and gradient clipping. Under ``accelerate launch``
 it runs data-parallel (each process takes every world_size-th batch; gradients are averaged by
-DDP); on CUDA it autocasts to bf16, on CPU it stays fp32.
+DDP); on CUDA it autocasts to bf16, on CPU it stays fp32. A single CPU process uses plain
+PyTorch (no ``Accelerator``); otherwise the process holds one ``Accelerator`` and releases each
+finished run's model and optimiser with its supported ``free_memory()``.
+
+Long loops log ``done/total, rate, ETA`` lines (:class:`revkl.runfolder.Progress`) when stderr
+is not a terminal (a log file, a cluster job); on a terminal they show a progress bar.
 """
 
 from __future__ import annotations
@@ -13,8 +18,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import sys
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -23,11 +29,28 @@ from tqdm.auto import tqdm
 from bounds import Categorical
 from llm_experiments.config import TrainConfig
 from llm_experiments.losses import distribution, objective
-
-if TYPE_CHECKING:
-    from accelerate import Accelerator
+from revkl.runfolder import Progress
 
 log = logging.getLogger("llm_experiments")
+
+
+class _Meter:
+    """A progress bar on a terminal, else periodic ``Progress`` log lines; nothing when ``show`` is False."""
+
+    def __init__(self, desc: str, total: int, unit: str, show: bool, interval: float) -> None:
+        tty = sys.stderr.isatty()
+        self.bar = tqdm(total=total, desc=desc, leave=False) if show and tty else None
+        self.lines = Progress(desc, total, log, interval=interval, unit=unit) if show and not tty else None
+
+    def update(self, n: int = 1) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+        if self.lines is not None:
+            self.lines.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 # -- tokenisation and batches ------------------------------------------------------------------------
@@ -105,11 +128,17 @@ def lr_lambda(total_steps: int, cfg: TrainConfig) -> Callable[[int], float]:
 
 
 def _accelerator() -> Any:
-    """The shared accelerate.Accelerator (bf16 autocast on CUDA; plain fp32 on CPU)."""
-    from accelerate import Accelerator
+    """This process's one ``accelerate.Accelerator``, or None for a single CPU process (plain PyTorch).
 
+    Under ``accelerate launch`` (WORLD_SIZE > 1) or on CUDA it is created once and reused: it
+    owns the process group and bf16 autocast, and a second one per run is not supported.
+    """
     global _ACC
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 and not torch.cuda.is_available():
+        return None
     if _ACC is None:
+        from accelerate import Accelerator
+
         _ACC = Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no", cpu=not torch.cuda.is_available())
     return _ACC
 
@@ -117,24 +146,10 @@ def _accelerator() -> Any:
 _ACC: Any = None
 
 
-
-def _release(acc: Accelerator) -> None:
-    """Drop accelerate's references to the model and optimiser of a finished training run.
-
-    On CUDA, ``free_memory`` (a full ``gc.collect`` plus emptying the device cache) is worth its
-    cost. On CPU that garbage-collection pass took about 0.2 s per run, most of the time of a
-    last-layer head, so only the reference lists are reset, as ``free_memory`` itself does.
-    """
-    if torch.cuda.is_available():
-        acc.free_memory()
-        return
-    acc._schedulers, acc._optimizers, acc._models, acc._dataloaders = [], [], [], []
-    acc.step = 0
-
-
 def fit(module: torch.nn.Module, logits_fn: Callable[[torch.nn.Module, np.ndarray], torch.Tensor],
         targets: Categorical, lengths: np.ndarray, cfg: TrainConfig, *, seed: int, task: str, loss: str,
-        aux_conf: float = 0.0, symmetric: float = 0.0, desc: str = "train", progress: bool = True) -> dict[str, float]:
+        aux_conf: float = 0.0, mirror_weight: float = 0.0, desc: str = "train", progress: bool = True,
+        progress_interval: float = 30.0) -> dict[str, float]:
     """Train ``module`` on items 0..n-1 with ``targets`` (n items, k classes); returns train stats.
 
     ``logits_fn(module, batch_indices)`` returns the batch's logits (binary z or k logits).
@@ -154,41 +169,47 @@ def fit(module: torch.nn.Module, logits_fn: Callable[[torch.nn.Module, np.ndarra
     micro_total = max(1, math.ceil(cfg.epochs * per_epoch))
     total_steps = math.ceil(micro_total / cfg.grad_accum)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(total_steps, cfg))
-    model, opt = acc.prepare(module, opt)
+    model, opt = acc.prepare(module, opt) if acc is not None else (module, opt)
+    backward = acc.backward if acc is not None else torch.Tensor.backward
+    clip = acc.clip_grad_norm_ if acc is not None else torch.nn.utils.clip_grad_norm_
+    rank, world = (acc.process_index, acc.num_processes) if acc is not None else (0, 1)
     model.train()
     target_lp = targets.log_probs
     done, step, last_losses = 0, 0, []
-    bar = tqdm(total=micro_total, desc=desc, disable=not (progress and sys.stderr.isatty()), leave=False)
+    meter = _Meter(desc, micro_total, "batches", progress, progress_interval)
     while done < micro_total:
         batches = length_grouped_batches(lengths, cfg.batch_size, rng, cfg.group_by_length)
-        batches = batches[acc.process_index::acc.num_processes]
+        batches = batches[rank::world]
         last_losses = []
         for b in batches:
             if done >= micro_total:
                 break
             boundary = (done + 1) % cfg.grad_accum == 0 or done + 1 == micro_total
-            sync = contextlib.nullcontext() if boundary else acc.no_sync(model)
-            with sync, acc.autocast():
+            sync = acc.no_sync(model) if acc is not None and not boundary else contextlib.nullcontext()
+            cast = acc.autocast() if acc is not None else contextlib.nullcontext()
+            with sync, cast:
                 logits = logits_fn(model, b).float()
                 tgt = Categorical(target_lp[torch.as_tensor(b)].to(logits.device), name="weak labels")
-                value = objective(distribution(logits, task, validate=False), tgt, loss, aux_conf=aux_conf, symmetric=symmetric)
-                acc.backward(value / cfg.grad_accum)
+                value = objective(distribution(logits, task, validate=False), tgt, loss, aux_conf=aux_conf,
+                                  mirror_weight=mirror_weight)
+                backward(value / cfg.grad_accum)
             last_losses.append(float(value.detach()))  # the one host sync of the step
             if not math.isfinite(last_losses[-1]):
                 raise ValueError(f"{desc}: loss {loss!r} became {last_losses[-1]} at step {step}; "
                                  "check the labels (reverse losses need finite weak logits) and the learning rate")
             done += 1
-            bar.update(1)
+            meter.update(1)
             if boundary:
                 if cfg.max_grad_norm > 0:
-                    acc.clip_grad_norm_(params, cfg.max_grad_norm)
+                    clip(params, cfg.max_grad_norm)
                 opt.step()
                 sched.step()
                 opt.zero_grad(set_to_none=True)
                 step += 1
-    bar.close()
+    meter.close()
     model.eval()
-    _release(acc)
+    if acc is not None:
+        acc.free_memory()  # drops accelerate's references to this run's model and optimiser
     return {"train_loss": float(np.mean(last_losses)) if last_losses else float("nan"), "steps": step}
 
 
@@ -197,15 +218,25 @@ def fit(module: torch.nn.Module, logits_fn: Callable[[torch.nn.Module, np.ndarra
 
 @torch.no_grad()
 def encode_texts(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], ids: list[list[int]], pad_id: int,
-                 batch_size: int, device: torch.device, desc: str = "encode", progress: bool = True) -> torch.Tensor:
-    """``fn(input_ids, mask)`` on every text, batched by similar length; rows in the input order (fp32, CPU)."""
+                 batch_size: int, device: torch.device, desc: str = "encode", progress: bool = True,
+                 bf16: bool = False, progress_interval: float = 30.0) -> torch.Tensor:
+    """``fn(input_ids, mask)`` on every text, batched by similar length; rows in the input order (fp32, CPU).
+
+    Under bf16 autocast on CUDA always, and on CPU when ``bf16`` is set.
+    """
     order = np.argsort([-len(x) for x in ids], kind="stable")
     outs: list[torch.Tensor] = [None] * len(ids)  # type: ignore[list-item]
-    ctx = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
-    for start in tqdm(range(0, len(ids), batch_size), desc=desc, disable=not (progress and sys.stderr.isatty()), leave=False):
+    if device.type == "cuda" or bf16:
+        ctx: Any = torch.autocast(device.type, dtype=torch.bfloat16)
+    else:
+        ctx = contextlib.nullcontext()
+    meter = _Meter(desc, len(ids), "texts", progress, progress_interval)
+    for start in range(0, len(ids), batch_size):
         chunk = order[start:start + batch_size]
         with ctx:
             y = fn(*collate([ids[i] for i in chunk], pad_id, device)).float().cpu()
         for j, i in enumerate(chunk):
             outs[i] = y[j]
+        meter.update(len(chunk))
+    meter.close()
     return torch.stack(outs)

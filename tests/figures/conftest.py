@@ -99,6 +99,7 @@ def synthetic_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def llm_run(tmp_path: Path) -> Path:
     """An LLM run folder: two pairs, four losses, two seeds, flip noise 0 / 0.2 / 0.4."""
     from llm_experiments import results as R
+    from revkl.runfolder import atomic_write_json
 
     run = tmp_path / "results" / "llm" / "fixture-run"
     run.mkdir(parents=True)
@@ -114,7 +115,7 @@ def llm_run(tmp_path: Path) -> Path:
                     rec.update({"kind": "w2s", "key": f"{pair}{loss}{seed}{level}", "name": "fixture-run", "dataset": "movie-pairs",
                                 "task": "pairs", "num_classes": 2, "mode": "last_layer", "weak_model": pair.split("->")[0],
                                 "strong_model": pair.split("->")[1], "pair": pair, "loss": loss, "direction": DIRECTION[loss],
-                                "aux_conf": 0.0, "symmetric": 0.0, "seed": seed, "noise": noise, "noise_level": level,
+                                "aux_conf": 0.0, "mirror_weight": 0.0, "seed": seed, "noise": noise, "noise_level": level,
                                 "acc_strong": acc, "acc_weak": 0.7, "acc_ceiling": 0.9, "pgr": (acc - 0.7) / 0.2, "agreement": 0.8,
                                 "err_strong": 0.5 - 0.1 * rng.random(), "err_weak": 0.55, "err_ceiling": 0.3,
                                 "misfit_forward": 0.05, "misfit_reverse": 0.04, "misfit": 0.05 if not rev else 0.04, "checks": {},
@@ -123,7 +124,7 @@ def llm_run(tmp_path: Path) -> Path:
                     rec["gain"] = rec["err_weak"] - rec["err_strong"]
                     R.append_record(run, rec)
     recs = R.load_results(run)
-    R.write_json_atomic(run / "summary.json", {"name": "fixture-run", "n_results": len(recs), "complete": True, "stages": {},
+    atomic_write_json(run / "summary.json", {"name": "fixture-run", "n_results": len(recs), "complete": True, "stages": {},
                                                "table": R.accuracy_table(recs), "noise_table": R.noise_table(recs),
                                                "wins": R.reverse_wins(recs), "wall_s": 1.0, "updated_at": "now"})
     return run

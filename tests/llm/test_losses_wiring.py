@@ -44,13 +44,13 @@ def test_reverse_losses_finite_for_saturated_weak_labels() -> None:
         assert torch.isfinite(v) and torch.isfinite(grad).all()
 
 
-def test_symmetric_and_aux_mixes() -> None:
+def test_mirror_and_aux_mixes() -> None:
     z = torch.randn(32, 3, dtype=torch.float64)
     zw = torch.randn(32, 3, dtype=torch.float64)
     S, W = distribution(z, "classify"), distribution(zw, "classify")
     base = bounds.get_loss("reverse_kl")(S, W, reduction="mean")
     mirror = bounds.get_loss(MIRROR["reverse_kl"])(S, W, reduction="mean")
-    torch.testing.assert_close(objective(S, W, "reverse_kl", symmetric=0.25), 0.75 * base + 0.25 * mirror)
+    torch.testing.assert_close(objective(S, W, "reverse_kl", mirror_weight=0.25), 0.75 * base + 0.25 * mirror)
     hard = torch.nn.functional.one_hot(z.argmax(-1), 3).double()
     conf = bounds.cross_entropy_loss(S, bounds.Categorical.from_probs(hard), reduction="mean")
     torch.testing.assert_close(objective(S, W, "reverse_kl", aux_conf=0.5), 0.5 * base + 0.5 * conf)

@@ -14,14 +14,17 @@ from llm_experiments.train import collate, combine, fit, length_grouped_batches,
 
 
 def test_last_token_pool_uses_mask_not_token_id() -> None:
+    """Token id 0 is a real GPT-2 token: a pool that found the end from ``ids != 0`` would pick another row."""
     h = torch.arange(2 * 4 * 1, dtype=torch.float32).reshape(2, 4, 1)
-    ids = torch.tensor([[5, 0, 0, 9], [7, 0, 3, 3]])  # token id 0 is a real token here
-    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]])
-    assert last_token_pool(h, mask).squeeze(-1).tolist() == [2.0, 5.0]
+    ids = torch.tensor([[5, 0, 0, 9], [7, 0, 3, 3]])  # real tokens with id 0 inside the sequences
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]])  # the mask says: 4 and 3 real tokens
+    by_id = (ids != 0).sum(1) - 1  # the pitfall: lengths from non-zero ids (2 and 3 here)
+    got = last_token_pool(h, mask).squeeze(-1)
+    assert got.tolist() == [3.0, 6.0]
+    assert got.tolist() != h[torch.arange(2), by_id].squeeze(-1).tolist()
     left = torch.tensor([[0, 1, 1, 1], [0, 0, 1, 1]])  # left padding works too
     assert last_token_pool(h, left).squeeze(-1).tolist() == [3.0, 7.0]
-    assert mean_pool(h, mask).squeeze(-1).tolist() == [1.0, 4.5]
-    del ids
+    assert mean_pool(h, mask).squeeze(-1).tolist() == [1.5, 5.0]
 
 
 def test_unknown_model_message() -> None:
