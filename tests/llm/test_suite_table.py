@@ -1,12 +1,12 @@
 """The study-suite table: weak-ceiling gap over seeds with its t-interval, and its significance label."""
 
-import json
 from pathlib import Path
 
 import pytest
 from scipy import stats
 
 from llm_experiments.suite import LOSSES, gap, study_table
+from revkl.runfolder import append_batch
 
 
 def _records(weak: list[float], ceiling: list[float]) -> list[dict]:
@@ -15,7 +15,8 @@ def _records(weak: list[float], ceiling: list[float]) -> list[dict]:
         for loss in LOSSES:
             for level in (0.0, 0.2):
                 s = w + 0.5 * (c - w)
-                out.append({"name": "t", "dataset": "d", "num_classes": 2, "pair": "a->b", "seed": seed, "loss": loss,
+                out.append({"key": f"{seed}{loss}{level}", "name": "t", "dataset": "d", "num_classes": 2, "pair": "a->b",
+                            "seed": seed, "split_seed": seed, "loss": loss,
                             "noise_level": level, "acc_weak": w, "acc_ceiling": c, "acc_strong": s,
                             "pgr": (s - w) / (c - w) if c != w else None})
     return out
@@ -34,7 +35,8 @@ def test_table_flags_a_gap_inside_the_noise(tmp_path: Path) -> None:
                                       ("none", [0.7, 0.75, 0.69], [0.72, 0.70, 0.71], "NOT significant")):
         run = tmp_path / name
         run.mkdir()
-        (run / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _records(weak, ceiling)))
+        for r in _records(weak, ceiling):
+            append_batch(run / "results.jsonl", r["key"], [r])
         text = study_table(run)
         assert flag in text and text.count("\n| ") == 3  # header + one row per noise level
         assert "| 0.2 | 75.5 [" in text or name == "none"  # strong accuracy halfway between weak and ceiling
@@ -43,5 +45,5 @@ def test_table_flags_a_gap_inside_the_noise(tmp_path: Path) -> None:
 def test_seeds_must_agree_on_weak_accuracy() -> None:
     recs = _records([0.7], [0.8])
     recs[1]["acc_weak"] = 0.6
-    with pytest.raises(ValueError, match="disagree on acc_weak"):
+    with pytest.raises(ValueError, match="split 0 disagree on acc_weak"):
         gap(recs)
