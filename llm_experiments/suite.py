@@ -10,7 +10,12 @@ one split and no interval):
   gap is reported but should not feed a claim (PGR divides by the gap);
 * per noise level and loss: strong-student accuracy and PGR, mean [95% t-interval] over seeds.
 
-``python -m llm_experiments.suite DIR [DIR ...]`` prints the tables as Markdown.
+:func:`compare_runs` sets two runs of the same study side by side (e.g. ``feature_bf16`` on and
+off): over the units both ran (same pair, noise, loss, seed), the paired difference of the
+strong-student accuracy, and per split of the weak and ceiling accuracies (:func:`revkl.stats.paired`).
+
+``python -m llm_experiments.suite DIR [DIR ...]`` prints the tables as Markdown;
+``python -m llm_experiments.suite --compare A B`` prints the comparison of run A minus run B.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from llm_experiments import results
-from revkl.stats import Interval, t_interval
+from revkl.stats import Interval, Paired, paired, t_interval
 
 LOSSES = ("forward_kl", "reverse_kl", "ce", "rce")
 
@@ -75,7 +80,39 @@ def study_table(run_dir: str | Path) -> str:
     return "\n".join(lines)
 
 
+def _unit(r: dict[str, Any]) -> tuple[Any, ...]:
+    return r["pair"], r["noise_level"], r["noise"]["kind"], r["loss"], r["seed"]
+
+
+def compare_runs(a: str | Path, b: str | Path) -> dict[str, Paired]:
+    """Paired differences a - b: ``"strong"`` over matched units, ``"weak"`` / ``"ceiling"`` over matched splits."""
+    ra, rb = ({_unit(r): r for r in results.current_records(d)} for d in (a, b))
+    common = sorted(set(ra) & set(rb), key=repr)
+    if not common:
+        raise ValueError(f"{a} and {b} share no unit (same pair, noise, loss, seed)")
+    out = {"strong": paired([ra[k]["acc_strong"] for k in common], [rb[k]["acc_strong"] for k in common])}
+    for field, name in (("acc_weak", "weak"), ("acc_ceiling", "ceiling")):
+        sa, sb = (per_split([r[k] for k in common], field) for r in (ra, rb))
+        splits = sorted(set(sa) & set(sb))
+        out[name] = paired([sa[s] for s in splits], [sb[s] for s in splits])
+    return out
+
+
+def _compare_text(a: str, b: str) -> str:
+    lines = [f"{a} minus {b}: mean accuracy difference in points [95% t-interval], wins/ties/losses, Wilcoxon p"]
+    for name, c in compare_runs(a, b).items():
+        lines.append(f"  {name:8s} n={c.n:3d}  {100 * c.mean_diff:+.2f} [{100 * c.lo:+.2f}, {100 * c.hi:+.2f}]  "
+                     f"{c.wins}/{c.ties}/{c.losses}  p={c.p_wilcoxon:.3g}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--compare"]:
+        if len(argv) != 3:
+            print("usage: python -m llm_experiments.suite --compare RUN_A RUN_B", file=sys.stderr)
+            return 2
+        print(_compare_text(argv[1], argv[2]))
+        return 0
     for d in argv:
         print(study_table(d))
     return 0

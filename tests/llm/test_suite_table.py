@@ -47,3 +47,18 @@ def test_seeds_must_agree_on_weak_accuracy() -> None:
     recs[1]["acc_weak"] = 0.6
     with pytest.raises(ValueError, match="split 0 disagree on acc_weak"):
         gap(recs)
+
+
+def test_compare_runs_pairs_matched_units(tmp_path: Path) -> None:
+    from llm_experiments.suite import compare_runs
+
+    for name, shift in (("a", 0.01), ("b", 0.0)):
+        run = tmp_path / name
+        run.mkdir()
+        for r in _records([0.7, 0.71, 0.69], [0.8, 0.82, 0.81]):
+            r["noise"] = {"kind": "flip" if r["noise_level"] else "none"}
+            r["acc_strong"] += shift * (1 + r["seed"])
+            append_batch(run / "results.jsonl", r["key"], [r])
+    c = compare_runs(tmp_path / "a", tmp_path / "b")
+    assert c["strong"].n == 24 and c["strong"].mean_diff == pytest.approx(0.02) and c["strong"].wins == 24
+    assert c["weak"].n == 3 and c["weak"].mean_diff == 0 and c["weak"].ties == 3
