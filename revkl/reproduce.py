@@ -45,8 +45,9 @@ class LLMStudy:
 LLM_STUDIES: tuple[LLMStudy, ...] = (
     LLMStudy("offline-movie-pairs.toml"),
     LLMStudy("offline-sms-spam.toml"),
-    LLMStudy("offline-movie-sentiment3.toml", full_only=True),
-    LLMStudy("offline-bbc-news.toml", full_only=True),
+    LLMStudy("offline-movie-sentiment3.toml"),
+    LLMStudy("offline-bbc-news.toml"),
+    LLMStudy("offline-movie-pairs-bow.toml"),
     LLMStudy("offline-movie-pairs-full.toml", full_only=True),  # full fine-tuning
 )
 
