@@ -5,7 +5,13 @@ A text's tokens are lower-cased words and single punctuation marks; token t gets
 not depend on the other texts. The backbone's hidden state at a position is the one-hot vector
 of its id, so the encoder's mean pooling over the attention mask gives the word-frequency
 vector f(x) in R^d (f_j = share of the tokens hashed to j), and a linear head on f is a
-(multinomial) logistic regression on word frequencies. Registered as ``bow`` (d = 4096).
+(multinomial) logistic regression on word frequencies. Registered as ``bow`` (d = 256).
+
+The pipeline standardises each feature over the texts, so a word seen in one text only becomes a
+large value there; with a randomly initialised head, test texts full of such unseen words get
+noisy logits. A small d (many words per bucket) keeps every feature common; on split 0 of the
+SMS and 3-class movie studies (validated on the weak part's true labels) d = 256 scored
+0.874 / 0.540 against 0.900 / 0.528 for d = 1024 and 0.854 / 0.536 for d = 64.
 """
 
 from __future__ import annotations

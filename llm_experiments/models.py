@@ -43,7 +43,7 @@ MODELS: dict[str, ModelSpec] = {
     "mpnet": ModelSpec("mpnet", "encoder"),
     "tiny-gpt2": ModelSpec("tiny:32,2", "decoder"),
     "tiny-gpt2-wide": ModelSpec("tiny:64,3", "decoder"),
-    "bow": ModelSpec("bow:4096", "encoder"),
+    "bow": ModelSpec("bow:256", "encoder"),
 }
 
 

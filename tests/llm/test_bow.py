@@ -14,7 +14,7 @@ from llm_experiments.models import load_scorer, load_tokenizer, resolve
 from llm_experiments.pipeline import run
 from llm_experiments.train import collate
 
-DIM = 4096
+DIM = 256
 WORDS = st.lists(st.sampled_from(["spam", "free", "call", "now", "ok", "lar", "!", "£", "win"]), min_size=1, max_size=12)
 
 
