@@ -163,7 +163,7 @@ def _build(cls: type, raw: dict[str, Any], section: str) -> Any:
 
 
 def _check_types(cls: type, raw: dict[str, Any], section: str) -> None:
-    """Each given value has its field's type (bool is not a number; ints are accepted as floats)."""
+    """Each given value has its field's type (bool is not a number; ints pass as floats; floats are finite)."""
     for f in dataclasses.fields(cls):
         if f.name not in raw:
             continue
@@ -173,8 +173,8 @@ def _check_types(cls: type, raw: dict[str, Any], section: str) -> None:
               "bool": isinstance(v, bool), "str": isinstance(v, str)}.get(t, True)
         if t.startswith("list") and not isinstance(v, list) or t.startswith("dict") and not isinstance(v, dict):
             ok = False
-        if not ok:
-            raise UserError(f"config [{section}].{f.name}: expected {t}, got {v!r}")
+        if not ok or t == "float" and not math.isfinite(v):
+            raise UserError(f"config [{section}].{f.name}: expected {'a finite ' if t == 'float' else ''}{t}, got {v!r}")
 
 
 def config_from_dict(raw: dict[str, Any], base_dir: str | Path | None = None) -> Config:
@@ -228,12 +228,16 @@ def validate(cfg: Config) -> None:
             raise UserError(f"config [data]: {part} must be >= 1, got {getattr(d, part)}")
     if d.max_length < 2:
         raise UserError(f"config [data]: max_length must be >= 2, got {d.max_length}")
-    if not cfg.models.pairs or any(not isinstance(p, list) or len(p) != 2 for p in cfg.models.pairs):
+    if not cfg.models.pairs or any(not isinstance(p, list) or len(p) != 2 or not all(isinstance(m, str) and m for m in p)
+                                   for p in cfg.models.pairs):
         raise UserError(f"config [models]: pairs must be a non-empty list of [weak, strong], got {cfg.models.pairs!r}")
     if cfg.models.mode not in MODES:
         raise UserError(f"config [models]: mode must be one of {MODES}, got {cfg.models.mode!r}")
     if t.schedule not in SCHEDULES:
         raise UserError(f"config [train]: schedule must be one of {SCHEDULES}, got {t.schedule!r}")
+    for f_name in ("weight_decay", "max_grad_norm"):
+        if getattr(t, f_name) < 0:
+            raise UserError(f"config [train]: {f_name} must be >= 0, got {getattr(t, f_name)}")
     for f_name in ("epochs", "lr"):
         if getattr(t, f_name) <= 0:
             raise UserError(f"config [train]: {f_name} must be > 0, got {getattr(t, f_name)}")

@@ -263,6 +263,8 @@ def _local_examples(cfg: DataConfig, rows: list[tuple[int, dict[str, Any]]], pat
             if not isinstance(row[f], str) or not row[f].strip():
                 raise UserError(f"{path}:{line}: field {f!r} must be a non-empty string, got {row[f]!r}")
         if task == "pairs":
+            if row["chosen"] == row["rejected"]:
+                raise UserError(f"{path}:{line}: chosen and rejected are the same text")
             examples.append(((row["chosen"], row["rejected"]), 1, line))
             continue
         lab = _label(row["label"], path, line, csv_text)
@@ -386,9 +388,15 @@ def load_movie_pairs(cfg: DataConfig) -> TaskData:
     margin = float(opts["min_margin"])
     if margin < 0:
         raise UserError(f"config [data].options.min_margin: must be >= 0, got {margin}")
-    snippets = _snippet_subset(opts)  # fewer distinct texts: a cheaper feature pass, pairs reuse snippets
-    rng = random.Random(cfg.seed)
+    snippets = read_movie_snippets(opts["path"])
+    n_sub, subset_seed = int(opts["snippets"]), int(opts["subset_seed"])
+    rng = random.Random(subset_seed if n_sub > 0 else cfg.seed)
     rng.shuffle(snippets)
+    if n_sub > 0:  # fewer distinct texts: a cheaper feature pass, pairs reuse snippets
+        snippets = snippets[:n_sub]
+        if cfg.seed != subset_seed:  # (seed == subset_seed keeps the pools of the earlier one-seed loader)
+            rng = random.Random(cfg.seed)
+            rng.shuffle(snippets)
     total = cfg.gt + cfg.weak + cfg.test
     table = _TextTable()
     parts = {}

@@ -50,7 +50,7 @@ from bounds.metrics import pgr
 from llm_experiments import metrics, results
 from llm_experiments.checks import theorem_checks
 from llm_experiments.config import Config, load_config, normalize_noise, numbers_hash, stage_key, to_dict, to_toml
-from llm_experiments.data import Part, TaskData, check_dataset_name, describe, load_dataset, local_inputs, part_sizes
+from llm_experiments.data import Part, check_dataset_name, describe, load_dataset, local_inputs, part_sizes
 from llm_experiments.losses import distribution, ground_truth
 from llm_experiments.models import load_scorer, load_tokenizer, resolve
 from llm_experiments.noise import corrupt

@@ -26,22 +26,23 @@ def _loss_cols(rows: list[dict[str, Any]]) -> list[str]:
     return [l for l in LOSS_ORDER if l in present] + sorted(present - set(LOSS_ORDER))
 
 
-def _iv(mean: float | None, lo: float | None, hi: float | None, n: int, scale: float = 100.0, fmt: str = ".2f") -> str:
-    """``mean [lo, hi] (n)``; the bounds are left out when n = 1 (no interval)."""
+def _iv(mean: float | None, lo: float | None, hi: float | None, scale: float = 100.0) -> str:
+    """``mean [lo, hi]``; the bounds are left out when there is no interval (n = 1)."""
     if mean is None:
         return "-"
     if lo is None or hi is None:
-        return f"{scale * mean:{fmt}} (n={n})"
-    return f"{scale * mean:{fmt}} [{scale * lo:{fmt}}, {scale * hi:{fmt}}] (n={n})"
+        return f"{scale * mean:.2f}"
+    return f"{scale * mean:.2f} [{scale * lo:.2f}, {scale * hi:.2f}]"
 
 
 def _acc_cell(rows: list[dict[str, Any]]) -> str:
-    return "-" if not rows else _iv(rows[0]["acc_mean"], rows[0]["acc_lo"], rows[0]["acc_hi"], rows[0]["n_seeds"])
+    r = rows[0] if rows else None
+    return "-" if r is None else f"{_iv(r['acc_mean'], r['acc_lo'], r['acc_hi'])} (n={r['n_seeds']})"
 
 
 def _pgr_cell(rows: list[dict[str, Any]]) -> str:
-    return "-" if not rows else _iv(rows[0]["pgr_mean"], rows[0]["pgr_lo"], rows[0]["pgr_hi"], rows[0]["pgr_n"],
-                                    scale=1.0)
+    r = rows[0] if rows else None
+    return "-" if r is None else f"{_iv(r['pgr_mean'], r['pgr_lo'], r['pgr_hi'], scale=1.0)} (n={r['pgr_n']})"
 
 
 def check_run_folder(run_dir: str | Path) -> Path:
@@ -94,7 +95,7 @@ def format_report(run_dir: str | Path) -> str:
         for w in wins:
             label = w["noise_kind"] if w["alpha"] is None else f"{w['noise_kind']} (alpha {w['alpha']:g})"
             lines.append(f"| {w['data_name']} | {w['pair']} | {label} | {w['noise_level']:g} | {w['comparison']} | {w['n']} | "
-                         f"{_iv(w['mean_diff'], w['lo'], w['hi'], w['n']).rsplit(' (n=', 1)[0]} | "
+                         f"{_iv(w['mean_diff'], w['lo'], w['hi'])} | "
                          f"{w['wins']} / {w['ties']} / {w['losses']} | {w['p_wilcoxon']:.3g} | {w['p_sign']:.3g} |")
     noisy = results.noise_table(recs)
     if any(r["noise_kind"] != "none" for r in noisy):

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from bounds import Categorical
 from llm_experiments.config import TrainConfig
 from llm_experiments.losses import distribution, objective
-from revkl.runfolder import Progress
+from revkl.runfolder import Progress, UserError
 
 log = logging.getLogger("llm_experiments")
 
@@ -195,7 +195,7 @@ def fit(module: torch.nn.Module, logits_fn: Callable[[torch.nn.Module, np.ndarra
                 backward(value / cfg.grad_accum)
             last_losses.append(float(value.detach()))  # the one host sync of the step
             if not math.isfinite(last_losses[-1]):
-                raise ValueError(f"{desc}: loss {loss!r} became {last_losses[-1]} at step {step}; "
+                raise UserError(f"{desc}: loss {loss!r} became {last_losses[-1]} at step {step}; "
                                  "check the labels (reverse losses need finite weak logits) and the learning rate")
             done += 1
             meter.update(1)

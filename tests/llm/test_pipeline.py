@@ -186,3 +186,17 @@ def test_relative_data_path_resolves_against_the_config_folder(tmp_path: Path, m
     monkeypatch.chdir(tmp_path)  # the working directory has no d.jsonl
     cfg = load_config(Path("cfgs") / "c.toml")
     assert cfg.data.options["path"] == str((tmp_path / "cfgs" / "d.jsonl").resolve())
+
+
+def test_plan_units_and_running_a_subset(tmp_path: Path) -> None:
+    """A launcher's view: plan_units lists the keys, run(only=...) runs those and nothing else."""
+    cfg = config_from_dict(_fast(_write_classify(tmp_path / "d.jsonl"), seeds=[0, 1]))
+    units = plan_units(cfg)
+    assert len(units) == 4 and len({u.key for u in units}) == 4
+    assert [u.split_seed for u in units] == sorted(u.split_seed for u in units)  # grouped by split
+    out = tmp_path / "run"
+    part = run(cfg, out, only=[units[0].key])
+    assert [r["key"] for r in results.load_results(out)] == [units[0].key] and not part["complete"]
+    with pytest.raises(UserError, match="not units of this config"):
+        run(cfg, out, only=["0123456789abcdef"])
+    assert run(cfg, out)["complete"] and sorted(r["key"] for r in results.load_results(out)) == sorted(u.key for u in units)
