@@ -65,7 +65,8 @@ def study_table(run_dir: str | Path) -> str:
         g = gap(rows)
         weak = t_interval(per_split(rows, "acc_weak").values())
         ceil = t_interval(per_split(rows, "acc_ceiling").values())
-        sig = "significant" if g.lo > 0 else "NOT significant: excluded from the claims"
+        sig = ("one split: no interval" if g.n == 1 else
+               "significant" if g.lo > 0 else "NOT significant: excluded from the claims")
         lines += [f"**{rows[0]['name']}** ({rows[0]['dataset']}, k = {rows[0]['num_classes']}, {pair}, "
                   f"{g.n} splits): weak {_cell(weak)}, ceiling {_cell(ceil)}, gap {_cell(g)} points ({sig}).", "",
                   "| noise | " + " | ".join(f"{l} acc" for l in LOSSES) + " | " + " | ".join(f"{l} PGR" for l in LOSSES) + " |",

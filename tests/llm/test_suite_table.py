@@ -62,3 +62,11 @@ def test_compare_runs_pairs_matched_units(tmp_path: Path) -> None:
     c = compare_runs(tmp_path / "a", tmp_path / "b")
     assert c["strong"].n == 24 and c["strong"].mean_diff == pytest.approx(0.02) and c["strong"].wins == 24
     assert c["weak"].n == 3 and c["weak"].mean_diff == 0 and c["weak"].ties == 3
+
+
+def test_one_split_has_no_interval_and_no_verdict(tmp_path: Path) -> None:
+    run = tmp_path / "head"
+    run.mkdir()
+    for r in _records([0.7], [0.8]):
+        append_batch(run / "results.jsonl", r["key"], [r])
+    assert "one split: no interval" in study_table(run)
