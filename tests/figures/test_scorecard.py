@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_llm_run
+from conftest import write_llm_run, write_theory
 
 from figures.matched import Obs, drop_pairs
 from figures.results_io import ResultSet, RunData, load_result_set
@@ -276,8 +276,6 @@ def test_c2_names_t3_as_the_projects_own_bound(make_verify) -> None:
 
 def test_real_feature_rows_come_from_theory_records(tmp_path: Path) -> None:
     """C1/C3/C4 on language-model features: T4 at F° for certified fits, T1-T3 informativeness, read from theory.jsonl."""
-    from conftest import write_theory
-
     from figures.scorecard import REAL_FEATURES, real_feature_rows
     from revkl.runfolder import append_batch, read_records
 
