@@ -14,7 +14,7 @@ Empirical rows (C5, C6; :func:`empirical_rows`), one per study (the synthetic ru
 folder and dataset), one pooled over the LLM studies and one over all studies. Each (reverse,
 forward) loss pair is compared over matched units (:mod:`figures.matched`) by
 :func:`revkl.stats.paired` (mean paired difference in points of accuracy, its 95% t-interval, the
-two-sided Wilcoxon signed-rank p-value), Holm-adjusted across the pairs that feed the claim
+two-sided paired t-test p-value; Wilcoxon and sign-test p-values are kept in the JSON), Holm-adjusted across the pairs that feed the claim
 (:func:`revkl.stats.adjust`); each comparison gets :func:`revkl.stats.verdict` and the claim
 :func:`revkl.stats.combine`:
 
@@ -300,7 +300,7 @@ POOLED_LLM, POOLED_ALL = "language models, pooled", "all studies, pooled"
 
 
 def judge(claim: str, pairs: Units) -> tuple[Verdict, list[dict[str, Any]]]:
-    """One claim's family in one study (or pooled): Wilcoxon signed-rank per (reverse, forward) pair on the
+    """One claim's family in one study (or pooled): a paired t-test per (reverse, forward) pair on the
     matched units (accuracies in points), Holm across the family, three outcomes per comparison, and the
     claim's verdict :func:`revkl.stats.combine` (holds only when every comparison holds)."""
     if not pairs:
@@ -428,7 +428,7 @@ def _md(text: str) -> str:
 
 
 def effect_text(e: dict[str, Any]) -> str:
-    """``comparison: mean [lo, hi] pts, n = .. (w/t/l), p = ..`` with the Holm-adjusted Wilcoxon p."""
+    """``comparison: mean [lo, hi] pts, n = .. (w/t/l), p = ..`` with the Holm-adjusted paired t-test p."""
     return (f"{e['comparison']}: {_pts(e['mean_diff'])} pts [{_pts(e['lo'])}, {_pts(e['hi'])}], n = {e['n']} "
             f"({e['wins']}/{e['ties']}/{e['losses']} w/t/l), p = {e['p']:.2g}")
 
@@ -449,7 +449,7 @@ def render_markdown(rows: list[ClaimRow]) -> str:
         "",
         "Empirical rows (C5, C6), per study and pooled: each (reverse, forward) loss pair is compared over matched units "
         "(effect = mean paired difference in points of accuracy, 95% t-interval, n units with wins/ties/losses, "
-        "two-sided Wilcoxon signed-rank p, Holm-adjusted across the pairs of the claim). **holds**: every pair significant "
+        "two-sided paired t-test p, Holm-adjusted across the pairs of the claim). **holds**: every pair significant "
         "(p < 0.05) in the claimed direction; **not reproduced**: some pair significant against it; **inconclusive**: "
         "otherwise; **excluded**: an LLM study whose weak-ceiling gap is not significantly above 0 (reported, left out of the pooled rows).",
         "",

@@ -89,14 +89,14 @@ def format_report(run_dir: str | Path) -> str:
     wins = results.wins_by_noise(recs)
     if wins:
         lines += ["", "Reverse vs forward per noise setting over matched runs (same data, pair, seed, split): "
-                  "accuracy difference in points, mean [95% t-interval], wins / ties / losses, p (Wilcoxon; sign test).", "",
-                  "| data | weak -> strong | noise | level | comparison | n | mean diff | W / T / L | p | p sign |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  "accuracy difference in points, mean [95% t-interval], wins / ties / losses, two-sided p (paired t; Wilcoxon; sign test).", "",
+                  "| data | weak -> strong | noise | level | comparison | n | mean diff | W / T / L | p (t) | p Wilcoxon | p sign |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for w in wins:
             label = w["noise_kind"] if w["alpha"] is None else f"{w['noise_kind']} (alpha {w['alpha']:g})"
             lines.append(f"| {w['data_name']} | {w['pair']} | {label} | {w['noise_level']:g} | {w['comparison']} | {w['n']} | "
                          f"{_iv(w['mean_diff'], w['lo'], w['hi'])} | "
-                         f"{w['wins']} / {w['ties']} / {w['losses']} | {w['p_wilcoxon']:.3g} | {w['p_sign']:.3g} |")
+                         f"{w['wins']} / {w['ties']} / {w['losses']} | {w['p_t']:.3g} | {w['p_wilcoxon']:.3g} | {w['p_sign']:.3g} |")
     noisy = results.noise_table(recs)
     if any(r["noise_kind"] != "none" for r in noisy):
         cols = _loss_cols(noisy)

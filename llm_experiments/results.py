@@ -234,7 +234,7 @@ def wins_by_noise(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     Row fields: ``dataset``, ``data_name``, ``pair``, ``noise_kind``, ``noise_level``, ``alpha``,
     ``comparison`` (``"reverse_kl>forward_kl"`` or ``"rce>ce"``), ``n``, ``mean_diff`` (accuracy of
     the reverse loss minus the forward one, in [−1, 1]), ``lo``, ``hi`` (95% t-interval; null for
-    n = 1), ``wins``, ``ties``, ``losses``, ``p_sign`` (exact sign test), ``p_wilcoxon``.
+    n = 1), ``wins``, ``ties``, ``losses``, ``p_t`` (paired t-test), ``p_sign`` (exact sign test), ``p_wilcoxon``.
     """
     recs = list(records)
     names = {r["dataset"]: r.get("data_name", r["dataset"]) for r in recs}
@@ -259,5 +259,5 @@ def wins_by_noise(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             rows.append({"dataset": dataset, "data_name": names[dataset], "pair": pair, "noise_kind": nz["kind"],
                          "noise_level": nz["rate"], "alpha": nz.get("alpha"), "comparison": f"{rev}>{fwd}", "n": c.n,
                          "mean_diff": c.mean_diff, "lo": fin(c.lo), "hi": fin(c.hi), "wins": c.wins, "ties": c.ties,
-                         "losses": c.losses, "p_sign": c.p_sign, "p_wilcoxon": c.p_wilcoxon})
+                         "losses": c.losses, "p_t": c.p_t, "p_sign": c.p_sign, "p_wilcoxon": c.p_wilcoxon})
     return rows

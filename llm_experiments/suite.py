@@ -100,10 +100,10 @@ def compare_runs(a: str | Path, b: str | Path) -> dict[str, Paired]:
 
 
 def _compare_text(a: str, b: str) -> str:
-    lines = [f"{a} minus {b}: mean accuracy difference in points [95% t-interval], wins/ties/losses, Wilcoxon p"]
+    lines = [f"{a} minus {b}: mean accuracy difference in points [95% t-interval], wins/ties/losses, p (paired t; Wilcoxon)"]
     for name, c in compare_runs(a, b).items():
         lines.append(f"  {name:8s} n={c.n:3d}  {100 * c.mean_diff:+.2f} [{100 * c.lo:+.2f}, {100 * c.hi:+.2f}]  "
-                     f"{c.wins}/{c.ties}/{c.losses}  p={c.p_wilcoxon:.3g}")
+                     f"{c.wins}/{c.ties}/{c.losses}  p={c.p_t:.3g}; {c.p_wilcoxon:.3g}")
     return "\n".join(lines)
 
 

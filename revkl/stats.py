@@ -3,9 +3,11 @@ r"""The statistics behind every interval and verdict in revkl (one implementatio
 * :func:`t_interval`: the mean of n values with its Student-t interval
   :math:`\bar x \pm t_{n-1,\,1-a/2}\, s/\sqrt n` (n = 3 gives :math:`t_{2,0.975} = 4.30`, 2.2x the normal 1.96).
 * :func:`paired`: two methods compared over *matched* units (same task, pair, noise, seed):
-  differences :math:`d_i = a_i - b_i`, their mean with a t-interval, the win/tie/loss count, the exact
-  two-sided sign test on wins vs losses (ties dropped) and the two-sided Wilcoxon signed-rank test.
-  The verdicts use the Wilcoxon p-value (exact for small n without ties; zero differences dropped).
+  differences :math:`d_i = a_i - b_i`, their mean with a t-interval, the win/tie/loss count, and three
+  two-sided p-values: the paired t-test (the one the verdicts use, so a verdict agrees with the interval
+  shown: before correction, p < 0.05 exactly when the 95% t-interval excludes 0), the Wilcoxon
+  signed-rank test (zero differences dropped; its exact p cannot go below 2/2^n, 0.0625 for n = 5 seeds)
+  and the exact sign test on wins vs losses (ties dropped), both reported as robustness checks.
 * :func:`holm`: Holm's step-down adjustment of the p-values of the comparisons that feed one claim,
   :math:`\tilde p_{(i)} = \max_{j \le i} \min(1, (m - j + 1)\, p_{(j)})`.
 * :func:`verdict`: three outcomes. **holds** when the claimed direction is significant after
@@ -70,6 +72,7 @@ class Paired:
     wins: int
     ties: int
     losses: int
+    p_t: float
     p_sign: float
     p_wilcoxon: float
     conf: float = 0.95
@@ -77,8 +80,8 @@ class Paired:
 
     @property
     def p(self) -> float:
-        """The p-value the verdicts use: Holm-adjusted Wilcoxon when set, else raw Wilcoxon."""
-        return self.p_wilcoxon if self.p_adjusted is None else self.p_adjusted
+        """The p-value the verdicts use: the paired t-test's, Holm-adjusted when set."""
+        return self.p_t if self.p_adjusted is None else self.p_adjusted
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "p": self.p}
@@ -100,8 +103,10 @@ def paired(a: Sequence[float], b: Sequence[float], conf: float = 0.95) -> Paired
     wins, losses = int((d > 0).sum()), int((d < 0).sum())
     nonzero = d[d != 0]
     p_w = 1.0 if nonzero.size == 0 else float(_st.wilcoxon(nonzero, alternative="two-sided").pvalue)
+    # No spread (n = 1, or every unit gave the same difference: one measurement repeated) is no evidence.
+    p_t = 1.0 if d.size < 2 or iv.sd == 0 else float(_st.ttest_1samp(d, 0.0).pvalue)
     return Paired(int(d.size), iv.mean, iv.lo, iv.hi, wins, int(d.size) - wins - losses, losses,
-                  sign_test(wins, losses), p_w, conf)
+                  p_t, sign_test(wins, losses), p_w, conf)
 
 
 def holm(pvalues: Sequence[float]) -> list[float]:
@@ -119,7 +124,7 @@ def holm(pvalues: Sequence[float]) -> list[float]:
 
 def adjust(comparisons: Sequence[Paired]) -> list[Paired]:
     """The comparisons with ``p_adjusted`` set by Holm across all of them (one claim's family)."""
-    adj = holm([c.p_wilcoxon for c in comparisons])
+    adj = holm([c.p_t for c in comparisons])
     return [Paired(**{**asdict(c), "p_adjusted": q}) for c, q in zip(comparisons, adj)]
 
 

@@ -130,7 +130,7 @@ def test_full_fixture_scorecard(full_results: Path) -> None:
     for r in empirical:  # every empirical row shows effect, interval, n and the Holm-adjusted p
         assert len(r.effects) == 2
         for e in r.effects:
-            assert e["lo"] <= e["mean_diff"] <= e["hi"] and e["n"] > 0 and e["p"] == e["p_adjusted"] >= e["p_wilcoxon"]
+            assert e["lo"] <= e["mean_diff"] <= e["hi"] and e["n"] > 0 and e["p"] == e["p_adjusted"] >= e["p_t"]
     md = render_markdown(rows)
     assert "| C5 | " in md and f"{LLM}: llm/fixture-run" in md and f"{POOLED_LLM}: 1 study" in md
     assert "llm/fixture-run/results.jsonl" in md and "synthetic/results.jsonl" in md
@@ -171,10 +171,10 @@ def _synthetic_run(diffs: dict[tuple[str, str], list[float]]) -> RunData:
 
 
 def test_c5_with_reverse_ce_winning_8_of_16_units_is_not_holds() -> None:
-    # reverse KL wins 13 of 16 (the 3 losses smallest: significant); reverse CE wins 8 of 16, the wins the
-    # largest differences (the case most favourable to the claim): not significant, so C5 cannot hold.
+    # reverse KL wins 13 of 16 (the 3 losses smallest: significant); reverse CE wins 8 of 16 by about as much as it
+    # loses the other 8 (mean +0.05 points, inside the noise): not significant, so C5 cannot hold.
     kl = [0.01 * (i + 4) for i in range(13)] + [-0.001, -0.002, -0.003]
-    rce = [0.05 * (i + 1) for i in range(8)] + [-0.001 * (i + 1) for i in range(8)]
+    rce = [0.01 * (i + 1) + 0.001 for i in range(8)] + [-0.01 * (i + 1) for i in range(8)]
     rows = empirical_rows(ResultSet(Path("."), synthetic=_synthetic_run({("reverse_kl", "forward_kl"): kl, ("rce", "ce"): rce})))
     row = _emp(rows, "C5", SYNTHETIC)
     e_kl, e_rce = row.effects

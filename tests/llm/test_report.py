@@ -50,7 +50,7 @@ def test_report_cells_come_from_revkl_stats(tmp_path: Path) -> None:
     for level in LEVELS:
         c = paired([_acc("reverse_kl", s, level) for s in range(4)], [_acc("forward_kl", s, level) for s in range(4)])
         row = (f"| {level:g} | reverse_kl>forward_kl | 4 | {100 * c.mean_diff:.2f} [{100 * c.lo:.2f}, {100 * c.hi:.2f}] | "
-               f"{c.wins} / {c.ties} / {c.losses} | {c.p_wilcoxon:.3g} | {c.p_sign:.3g} |")
+               f"{c.wins} / {c.ties} / {c.losses} | {c.p_t:.3g} | {c.p_wilcoxon:.3g} | {c.p_sign:.3g} |")
         assert row in text
     assert "| jsonl (reviews.jsonl) | w->s |" in text and "| jsonl | w->s |" not in text
 
