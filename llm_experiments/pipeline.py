@@ -59,7 +59,7 @@ from llm_experiments.config import Config, load_config, normalize_noise, numbers
 from llm_experiments.data import (Part, check_dataset_name, describe, load_dataset, local_inputs, part_sizes,
                                   render_texts)
 from llm_experiments.losses import distribution, ground_truth
-from llm_experiments.models import load_scorer, load_tokenizer, resolve
+from llm_experiments.models import MODELS, load_scorer, load_tokenizer, resolve
 from llm_experiments.noise import corrupt
 from llm_experiments.train import agree, barrier, collate, combine, distributed, encode_texts, fit, tokenize
 from revkl.runfolder import (UserError, locked, atomic_write_json, atomic_write_text,
@@ -95,9 +95,17 @@ def input_digests(cfg: Config) -> dict[str, str]:
     return {str(p.resolve()): content_digest(p) for p in dict.fromkeys(paths)}
 
 
+def _model_spec(name: str) -> dict[str, Any] | None:
+    """A registry model's definition (source, pooling, ...): part of every key that depends on the model, so a
+    changed registry entry (e.g. ``bow`` with other buckets) recomputes; local folders are keyed by content."""
+    return dataclasses.asdict(MODELS[name]) if name in MODELS else None
+
+
 def _base(cfg: Config, digests: dict[str, str]) -> tuple[Any, ...]:
     """What every trained stage depends on besides its model and split."""
-    return (to_dict(cfg.data), cfg.models.mode, cfg.models.feature_bf16, to_dict(cfg.train), to_dict(cfg.lora), digests)
+    specs = {m: _model_spec(m) for pair in cfg.models.pairs for m in pair}
+    return (to_dict(cfg.data), cfg.models.mode, cfg.models.feature_bf16, to_dict(cfg.train), to_dict(cfg.lora), digests,
+            specs)
 
 
 def plan_units(cfg: Config, digests: dict[str, str] | None = None) -> list[Unit]:
@@ -282,7 +290,8 @@ class Trainer:
         if cfg.models.mode == "last_layer":
             texts = hashlib.sha256(canonical_json(study.texts).encode()).hexdigest()[:16]
             model_digest = digests.get(str(Path(model).resolve())) if Path(model).is_dir() else None
-            key = stage_key("features", model, model_digest, cfg.data.max_length, cfg.models.feature_bf16, texts)
+            key = stage_key("features", model, _model_spec(model), model_digest, cfg.data.max_length,
+                            cfg.models.feature_bf16, texts)
             stage = cached_stage(run_dir, "features", key, self._compute_features)
             self.features = stage["features"]
             self.features_stage = {"stage": "features", "model": model, "key": key, "wall_s": stage["wall_s"],

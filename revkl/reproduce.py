@@ -10,8 +10,7 @@ Stages, in order (each resumes: its output or run folder is reused when complete
    the studies that fit its time budget, ``--full`` adds those marked ``full_only``;
 4. figures: :func:`figures.render.render_all` (``DIR`` -> ``FIG``, scorecard included).
 
-A stage whose config file does not exist (the full fine-tuning study, for now) is reported as
-skipped; a stage that fails is reported with its error and the next stages still run; the exit
+A stage whose config file does not exist is reported as skipped; a stage that fails is reported with its error and the next stages still run; the exit
 code is 1 if any stage failed. The status of every stage is written to ``DIR/reproduce.json``.
 """
 
@@ -36,21 +35,24 @@ LLM_CONFIG_DIR = REPO / "llm_experiments/configs"
 
 @dataclass(frozen=True)
 class LLMStudy:
-    """A language-model study of the suite: its config file in LLM_CONFIG_DIR, and whether only ``--full`` runs it."""
+    """A language-model study of the suite: its config file in LLM_CONFIG_DIR, whether only ``--full`` runs it,
+    and whether ``revkl llm theory`` then checks T1-T6 on its cached features (last-layer studies)."""
 
     config: str
     full_only: bool = False
+    theory: bool = False
 
 
 #: The study suite, in run order; adding a study is one line. Wall times in docs/llm.md (Study suite):
 #: each bow -> minilm study took 1-3.5 min from scratch on 2 cores at load 3-8.
 LLM_STUDIES: tuple[LLMStudy, ...] = (
-    LLMStudy("offline-movie-pairs.toml"),
+    LLMStudy("offline-movie-pairs.toml", theory=True),
     LLMStudy("offline-sms-spam.toml"),
     LLMStudy("offline-movie-sentiment3.toml"),
     LLMStudy("offline-bbc-news.toml"),
     LLMStudy("offline-movie-pairs-bow.toml"),
-    LLMStudy("offline-movie-pairs-full.toml", full_only=True),  # full fine-tuning
+    LLMStudy("decoder-movie-pairs.toml", full_only=True),  # SmolLM2-135M -> Gemma-3-270M (make assets-full)
+    LLMStudy("full-finetune-movie-pairs.toml", full_only=True),  # mode = "full" on real weights
 )
 
 
@@ -125,7 +127,12 @@ def stage_llm(study: LLMStudy) -> Callable[[argparse.Namespace], str]:
         run_dir = Path(args.out) / "llm" / load_config(path).name
         summary = run(path, run_dir)
         state = "complete" if summary.get("complete") else "incomplete"
-        return f"{summary.get('n_results', 0)} units ({state}) from {path.name} in {run_dir}"
+        done = f"{summary.get('n_results', 0)} units ({state}) from {path.name} in {run_dir}"
+        if study.theory:
+            from llm_experiments.feature_theory import run_theory
+
+            done += f"; {len(run_theory(run_dir))} theory records in {run_dir / 'theory.jsonl'}"
+        return done
 
     return run_study
 

@@ -202,3 +202,17 @@ def test_plan_units_and_running_a_subset(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="not units of this config"):
         run(cfg, out, only=["0123456789abcdef"])
     assert run(cfg, out)["complete"] and sorted(r["key"] for r in results.load_results(out)) == sorted(u.key for u in units)
+
+
+def test_a_changed_registry_entry_changes_every_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A registry model redefined in code (another source, other pooling) must never be served its old stages."""
+    import dataclasses
+
+    from llm_experiments import models
+
+    cfg = config_from_dict(_smoke())
+    before = [u.key for u in plan_units(cfg)]
+    spec = models.MODELS["tiny-gpt2"]
+    monkeypatch.setitem(models.MODELS, "tiny-gpt2", dataclasses.replace(spec, source=spec.source + ",1"))
+    after = [u.key for u in plan_units(cfg)]
+    assert len(before) == len(after) and set(before).isdisjoint(after)
