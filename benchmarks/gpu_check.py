@@ -257,10 +257,10 @@ def section_agreement(dev: Any, tiny: bool) -> dict[str, Any]:
 
 
 def _write(path: Path, report: dict[str, Any]) -> None:
+    from revkl.runfolder import atomic_write_json
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_json(path, report, indent=2, allow_nan=True)
 
 
 def summary_lines(report: dict[str, Any]) -> list[str]:

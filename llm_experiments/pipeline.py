@@ -41,7 +41,6 @@ import hashlib
 import logging
 import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +62,7 @@ from llm_experiments.models import MODELS, load_scorer, load_tokenizer, resolve
 from llm_experiments.noise import corrupt
 from llm_experiments.train import agree, barrier, collate, combine, distributed, encode_texts, fit, tokenize
 from revkl.runfolder import (UserError, locked, atomic_write_json, atomic_write_text,
-                             canonical_json, content_digest, prepare_out_dir)
+                             canonical_json, content_digest, prepare_out_dir, publish_once)
 
 log = logging.getLogger("llm_experiments")
 
@@ -180,27 +179,6 @@ def _device(cfg: Config) -> torch.device:
         raise UserError(f"config [runtime]: device {want!r} is not a torch device (auto, cpu, cuda, cuda:0)") from None
 
 
-def _publish(path: Path, obj: Any) -> bool:
-    """Save ``obj`` to ``path`` unless a copy is already there; True when this one was published.
-
-    The file is written and fsynced under a temporary name, then hard-linked into place: unlike
-    the rename of ``runfolder.atomic_write``, ``link`` fails when ``path`` exists, so the first
-    complete copy wins and is never replaced.
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.link(tmp, path)
-        return True
-    except FileExistsError:
-        return False
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
 def cached_stage(run_dir: Path, stage: str, key: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """Load ``cache/<stage>-<key>.pt`` or compute and publish it; return it (``_cached`` says which).
 
@@ -211,7 +189,7 @@ def cached_stage(run_dir: Path, stage: str, key: str, compute: Callable[[], dict
     if not agree(path.exists()):
         path.parent.mkdir(parents=True, exist_ok=True)
         out = compute()
-        if _publish(path, out):
+        if publish_once(path, lambda tmp: torch.save(out, tmp)):
             out["_cached"] = False
             return out
     out = torch.load(path, weights_only=False)

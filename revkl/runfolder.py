@@ -46,13 +46,8 @@ class UserError(ValueError):
 # -- atomic writes -----------------------------------------------------------------------------------
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary path beside ``path``, fsync it, then rename it to ``path``.
-
-    ``write`` may be any writer that takes a path (``torch.save``, ``np.save`` wrapped, ``savefig``).
-    On any error the temporary file is removed and ``path`` is left as it was.
-    """
-    path = Path(path)
+def _via_temp(path: Path, write: Callable[[Path], None], place: Callable[[Path, Path], None]) -> None:
+    """``write(tmp)`` on a temporary path beside ``path``, fsync, ``place(tmp, path)``; the temp file never stays."""
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     tmp = Path(name)
@@ -60,10 +55,31 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
         write(tmp)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+        place(tmp, path)
+    finally:
         tmp.unlink(missing_ok=True)
-        raise
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temporary path beside ``path``, fsync it, then rename it to ``path``.
+
+    ``write`` may be any writer that takes a path (``torch.save``, ``np.save`` wrapped, ``savefig``).
+    On any error the temporary file is removed and ``path`` is left as it was.
+    """
+    _via_temp(Path(path), write, os.replace)
+
+
+def publish_once(path: str | Path, write: Callable[[Path], None]) -> bool:
+    """Like :func:`atomic_write`, but never replace: the first complete copy wins; True when this one did.
+
+    The file is hard-linked into place, and ``link`` (unlike rename) fails when ``path`` exists, so
+    processes computing the same cached stage concurrently all read the same bytes afterwards.
+    """
+    try:
+        _via_temp(Path(path), write, os.link)
+        return True
+    except FileExistsError:
+        return False
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

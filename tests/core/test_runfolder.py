@@ -202,3 +202,10 @@ def test_internal_errors_keep_their_traceback(monkeypatch):
     monkeypatch.setattr(cli, "build_parser", lambda: _parser_raising(KeyError("bug")))
     with pytest.raises(KeyError):
         cli.main(["boom"])
+
+
+def test_publish_once_keeps_the_first_copy(tmp_path):
+    path = tmp_path / "stage.pt"
+    assert rf.publish_once(path, lambda tmp: tmp.write_text("first"))
+    assert not rf.publish_once(path, lambda tmp: tmp.write_text("second"))
+    assert path.read_text() == "first" and sorted(p.name for p in tmp_path.iterdir()) == ["stage.pt"]
