@@ -190,6 +190,17 @@ def bounds_rows(verify: dict[str, Any] | None) -> list[ClaimRow]:
 # -- synthetic rows ---------------------------------------------------------------------------
 
 
+def guarantee_verdict(n_met: int, n_failed: int, n_softmax_counterexamples: int) -> tuple[Verdict, str | None]:
+    """C3's verdict from T4 checks meeting its hypotheses and counterexamples on softmax heads (and its hypothesis)."""
+    if not n_met:
+        return Verdict.NOT_MEASURED, None
+    if n_failed:
+        return Verdict.NOT_REPRODUCED, None
+    if n_softmax_counterexamples:
+        return Verdict.HOLDS_UNDER, CONVEX_HYPOTHESIS
+    return Verdict.HOLDS, None
+
+
 def _t4_inequality_fails(rec: dict[str, Any]) -> bool:
     """The rule documented in synthetic.results, on the tolerance the run stored with the record."""
     return rec["t4_slack"] < -rec["t4_tolerance"]
@@ -206,14 +217,7 @@ def synthetic_guarantee_rows(run: RunData | None) -> list[ClaimRow]:
 
     softmax_rev = [r for r in recs if r["direction"] == "reverse" and not r["probability_convex"] and r["method"] == "exact"]
     softmax_bad = [r for r in softmax_rev if _t4_inequality_fails(r)]
-    if not t4:
-        verdict, hyp = Verdict.NOT_MEASURED, None
-    elif t4_bad:
-        verdict, hyp = Verdict.NOT_REPRODUCED, None
-    elif softmax_bad:
-        verdict, hyp = Verdict.HOLDS_UNDER, CONVEX_HYPOTHESIS
-    else:
-        verdict, hyp = Verdict.HOLDS, None
+    verdict, hyp = guarantee_verdict(len(t4), len(t4_bad), len(softmax_bad))
     worst = min((c["slack"] for c in t4), default=None)
     measured = (f"T4 checks meeting the hypotheses: {len(t4) - len(t4_bad)}/{len(t4)} hold (min slack {_g(worst)} nats); "
                 f"reverse losses on softmax heads (exact fits): {len(softmax_bad)}/{len(softmax_rev)} violate it")
@@ -254,14 +258,7 @@ def real_feature_rows(runs: list[RunData]) -> list[ClaimRow]:
     softmax_rev = [(r, t) for r, t in t4 if r["head"] == "softmax" and r["direction"] == "reverse"
                    and r["certificate"] is not None and r["certificate"] <= CERTIFIED]
     softmax_bad = [(r, t) for r, t in softmax_rev if t["slack"] < -(t["allowance"] + COUNTEREXAMPLE_MARGIN)]
-    if not met:
-        verdict, hyp = Verdict.NOT_MEASURED, None
-    elif bad:
-        verdict, hyp = Verdict.NOT_REPRODUCED, None
-    elif softmax_bad:
-        verdict, hyp = Verdict.HOLDS_UNDER, CONVEX_HYPOTHESIS
-    else:
-        verdict, hyp = Verdict.HOLDS, None
+    verdict, hyp = guarantee_verdict(len(met), len(bad), len(softmax_bad))
     worst = min((t["slack"] for _, t in met), default=None)
     cert = max((r["certificate"] for r, _ in met), default=None)
     rows = [ClaimRow("C3", CLAIMS["C3"], REAL_FEATURES, verdict,
