@@ -350,7 +350,8 @@ def _disagreement_sides(inst: Instances, with_slack: bool) -> Sides:
     logs = np.where(inst.fsw > 0, np.abs(np.log(inst.fsw)) + np.abs(np.log(inst.fw)), 0.0)
     logr = np.where(inst.fsw > 0, np.log(inst.fsw) - np.log(inst.fw), 0.0)
     if not with_slack:
-        # T6 with F° the member within the realizability residual r of F*: allowance g + r E sum_i |log(F_sw,i/F_w,i)|.
+        # T4: the certificate g, plus T6's correction for a truth within the realizability residual r of the class
+        # (F° the member nearest F*): allowance g + r E sum_i |log(F_sw,i/F_w,i)|.
         r = np.zeros(inst.batch) if inst.fstar_class_residual is None else np.asarray(inst.fstar_class_residual, dtype=np.float64)
         log_mass = inst.mean(np.abs(logr).sum(-1))
         extras["realizability_allowance"] = r * log_mass

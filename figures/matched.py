@@ -65,12 +65,12 @@ class Study:
 
 def weak_ceiling_gaps(study: Study) -> dict[str, dict[str, Any]]:
     """Per setting (LLM pair): the ceiling - weak accuracy gap in points with its t-interval over seeds
-    (:meth:`revkl.stats.Interval.to_dict`); ``significant`` when the interval lies above 0 (never with
-    one seed: no spread to judge it by)."""
+    (:meth:`revkl.stats.Interval.to_dict`), one value per split; ``significant`` when the interval lies above 0
+    (never with one split or zero spread: nothing to judge it by)."""
     out = {}
     for setting, values in study.baselines.items():
         iv = stats.t_interval([100 * (c - w) for w, c in values])
-        out[setting] = {**iv.to_dict(), "significant": bool(iv.lo > 0)}
+        out[setting] = {**iv.to_dict(), "significant": bool(iv.n > 1 and iv.sd > 0 and iv.lo > 0)}
     return out
 
 
@@ -97,7 +97,8 @@ SYNTHETIC_FIELDS = ("representation", "delta", "pretrain_tasks", "head_class", "
                     "noise_rate", "k", "loss", "acc_sw")
 LLM_FIELDS = ("dataset", "pair", "seed", "noise", "num_classes", "loss", "acc_strong", "acc_weak", "acc_ceiling")
 LLM_UNIT_FIELDS = ("pair", "seed", "seed_scope", "split_seed", "aux_conf", "mirror_weight")
-LLM_SEED_FIELDS = ("seed", "seed_scope", "split_seed")
+#: One weak model and one ceiling per split: under seed_scope = "head" every seed shares them (one measurement).
+LLM_SEED_FIELDS = ("split_seed",)
 
 
 def _require(rec: dict[str, Any], fields: tuple[str, ...], run: RunData, i: int) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from bounds.verify import load_report
 from llm_experiments import results as llm_results
@@ -55,9 +55,9 @@ def _is_run(path: Path) -> bool:
     return path.is_dir() and any((path / m).exists() for m in RUN_MARKERS)
 
 
-def _load_run(root: Path, path: Path, reader: Any) -> RunData:
+def _load_run(root: Path, path: Path, reader: Any, records: Callable[[Path], list[dict[str, Any]]]) -> RunData:
     summary = reader.load_summary(path) if (path / "summary.json").exists() else None
-    return RunData(path=path, rel=path.relative_to(root).as_posix(), records=reader.load_results(path), summary=summary)
+    return RunData(path=path, rel=path.relative_to(root).as_posix(), records=records(path), summary=summary)
 
 
 def load_result_set(results_dir: str | os.PathLike[str]) -> ResultSet:
@@ -73,12 +73,13 @@ def load_result_set(results_dir: str | os.PathLike[str]) -> ResultSet:
         rs.notes.append(f"no {BOUNDS_FILE}")
     syn = root / SYNTHETIC_DIR
     if _is_run(syn):
-        rs.synthetic = _load_run(root, syn, synthetic_results)
+        rs.synthetic = _load_run(root, syn, synthetic_results, synthetic_results.load_results)
     else:
         rs.notes.append(f"no synthetic run folder at {SYNTHETIC_DIR}/")
     llm = root / LLM_DIR
     candidates = [llm] if _is_run(llm) else sorted(p for p in llm.iterdir() if _is_run(p)) if llm.is_dir() else []
-    rs.llm = [_load_run(root, path, llm_results) for path in candidates]
+    # only the units the latest run planned: records from superseded inputs (an edited data file) stay out
+    rs.llm = [_load_run(root, path, llm_results, llm_results.current_records) for path in candidates]
     if not rs.llm:
         rs.notes.append(f"no LLM run folder under {LLM_DIR}/")
     return rs

@@ -50,12 +50,12 @@ def _theory(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from llm_experiments.feature_theory import format_theory, run_theory
-    from llm_experiments.results import load_results
+    from llm_experiments.results import current_records
 
     classes = tuple(c.strip() for c in args.classes.split(",") if c.strip())
     recs = run_theory(args.dir, classes, args.out, dim=args.dim, convex_dim=args.convex_dim, clusters=args.clusters,
                       say=lambda m: print(m, file=sys.stderr))
-    print(format_theory(recs, [u for u in load_results(Path(args.dir)) if u.get("checks")]))
+    print(format_theory(recs, [u for u in current_records(Path(args.dir)) if u.get("checks")]))
     return 0
 
 

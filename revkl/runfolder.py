@@ -256,13 +256,14 @@ def config_hash(config: Mapping[str, Any], runtime: Iterable[str] = ("runtime",)
     return hashlib.sha256(canonical_json(kept).encode()).hexdigest()[:16]
 
 
-_DIGESTS: dict[tuple[str, int, int], str] = {}
+_DIGESTS: dict[tuple[str, int, int, int, int], str] = {}
 
 
 def _file_digest(path: Path) -> str:
-    """sha256 of a file's bytes, memoised per process on (path, size, mtime)."""
+    """sha256 of a file's bytes, memoised per process on (path, inode, size, mtime, ctime): any write
+    changes ctime, even one that restores the size and mtime."""
     st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    key = (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     if key not in _DIGESTS:
         h = hashlib.sha256()
         with open(path, "rb") as fh:

@@ -5,7 +5,8 @@ r"""The statistics behind every interval and verdict in revkl (one implementatio
 * :func:`paired`: two methods compared over *matched* units (same task, pair, noise, seed):
   differences :math:`d_i = a_i - b_i`, their mean with a t-interval, the win/tie/loss count, and three
   two-sided p-values: the paired t-test (the one the verdicts use, so a verdict agrees with the interval
-  shown: before correction, p < 0.05 exactly when the 95% t-interval excludes 0), the Wilcoxon
+  shown: before correction, p < 0.05 exactly when the 95% t-interval excludes 0, except that zero spread
+  counts as no evidence, p = 1), the Wilcoxon
   signed-rank test (zero differences dropped; its exact p cannot go below 2/2^n, 0.0625 for n = 5 seeds)
   and the exact sign test on wins vs losses (ties dropped), both reported as robustness checks.
 * :func:`holm`: Holm's step-down adjustment of the p-values of the comparisons that feed one claim,
@@ -29,7 +30,7 @@ ALPHA = 0.05
 
 @dataclass(frozen=True)
 class Interval:
-    """A mean with its two-sided ``conf`` t-interval over ``n`` values (``lo = hi = mean`` when n = 1)."""
+    """A mean with its two-sided ``conf`` t-interval over ``n`` values (``lo = hi = NaN`` when n = 1)."""
 
     mean: float
     lo: float

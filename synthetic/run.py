@@ -219,7 +219,7 @@ def _run_chunks(cfg: Config, out: Path, progress: bool, max_chunks: int | None) 
                 worlds[key] = make_world(cfg, chunk)
             tc = time.perf_counter()
             recs = run_chunk(cfg, chunk, worlds[key])
-            runfolder.append_batch(out / R.RESULTS_FILE, chunk.id, recs)  # one chunk = one batch
+            R.append_chunk(out, chunk.id, recs)  # one chunk = one batch
             R.log_line(out, f"chunk {chunk.id}: {len(recs)} records in {time.perf_counter() - tc:.2f} s")
             tick()
     finally:

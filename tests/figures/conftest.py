@@ -2,7 +2,7 @@
 
 * ``make_verify(...)``: a verify report shaped as docs/CONTRACTS.md and bounds/verify.py write it,
   with points computed from random instances (so a violation can be planted on purpose).
-* ``synthetic_run``: a synthetic run folder written with ``synthetic.results.append_chunk``.
+* ``synthetic_run``: a synthetic run folder written by ``synthetic.run.run_study``.
 * ``write_llm_run(...)`` / ``llm_run``: an LLM run folder written with ``llm_experiments.results.append_record``
   (effect size, seed spread and weak-ceiling gap chosen by the caller) and a summary built by that module's
   own ``accuracy_table`` / ``noise_table`` / ``reverse_wins``, plus a ``theory.jsonl`` (``write_theory``)
@@ -138,7 +138,7 @@ def write_theory(run: Path, rng: np.random.Generator) -> list[dict[str, Any]]:
 
 def write_llm_run(run: Path, *, dataset: str = "movie-pairs", pairs: tuple[str, ...] = ("minilm->mpnet", "tiny->minilm"),
                   seeds: int = 6, levels: tuple[float, ...] = (0.0, 0.2, 0.4), effect: float = 0.02, slope: tuple[float, float] = (0.1, 0.4),
-                  spread: float = 0.005, gap: float = 0.2, gap_spread: float = 0.0, rng_seed: int = 1) -> Path:
+                  spread: float = 0.005, gap: float = 0.2, gap_spread: float = 0.01, rng_seed: int = 1) -> Path:
     """An LLM run folder written with ``llm_experiments.results.append_record``, summary by that module's own tables.
 
     Per (pair, seed): a shared seed offset (it cancels in matched comparisons), weak accuracy 0.7 and ceiling
@@ -164,7 +164,7 @@ def write_llm_run(run: Path, *, dataset: str = "movie-pairs", pairs: tuple[str, 
                     rec.update({"kind": "w2s", "key": f"{dataset}{pair}{loss}{seed}{level}", "name": run.name, "dataset": dataset,
                                 "task": "pairs", "num_classes": 2, "mode": "last_layer", "weak_model": pair.split("->")[0],
                                 "strong_model": pair.split("->")[1], "pair": pair, "loss": loss, "direction": DIRECTION[loss],
-                                "aux_conf": 0.0, "mirror_weight": 0.0, "seed": seed, "noise": noise, "noise_level": level,
+                                "aux_conf": 0.0, "mirror_weight": 0.0, "seed": seed, "split_seed": seed, "seed_scope": "pipeline", "noise": noise, "noise_level": level,
                                 "acc_strong": acc, "acc_weak": acc_weak, "acc_ceiling": acc_ceiling,
                                 "pgr": (acc - acc_weak) / (acc_ceiling - acc_weak), "agreement": 0.8,
                                 "err_strong": 0.5 - 0.1 * rng.random(), "err_weak": 0.55, "err_ceiling": 0.3,
