@@ -21,9 +21,6 @@ from bounds.theorems import (
     Instances,
     Sides,
     applicable,
-    forward_misfit,
-    gap,
-    pinsker_constant,
 )
 
 
