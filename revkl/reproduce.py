@@ -10,13 +10,18 @@ Stages, in order (each resumes: its output or run folder is reused when complete
    the studies that fit its time budget, ``--full`` adds those marked ``full_only``;
 4. figures: :func:`figures.render.render_all` (``DIR`` -> ``FIG``, scorecard included).
 
+``--only NAME[,NAME...]`` runs just the named stages (``full_only`` ones included when named), e.g.
+``--only llm:decoder-movie-pairs,figures``.
+
 A stage whose config file does not exist is reported as skipped; a stage that fails is reported with its error and the next stages still run; the exit
-code is 1 if any stage failed. The status of every stage is written to ``DIR/reproduce.json``.
+code is 1 if any stage failed. The status of every stage run is merged into ``DIR/reproduce.json`` (a stage's
+entry is replaced when it runs again; the others keep their earlier entry, with its mode and finish time).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -24,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from revkl.runfolder import atomic_write_json
+from revkl.runfolder import UserError, atomic_write_json
 
 REPO = Path(__file__).resolve().parent.parent
 VERIFY_INSTANCES = 2000
@@ -155,16 +160,40 @@ STAGES: tuple[Stage, ...] = (
 )
 
 
+def _read_status(out: Path) -> dict[str, dict[str, object]]:
+    """The stage entries of ``out/reproduce.json`` from earlier calls ({} if none or unreadable)."""
+    try:
+        old = json.loads((out / "reproduce.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return old if isinstance(old, dict) else {}
+
+
 def _write_status(out: Path, status: dict[str, dict[str, object]]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "reproduce.json", status, indent=2)
 
 
+def select(stages: tuple[Stage, ...], full: bool, only: str | None) -> tuple[Stage, ...]:
+    """The stages to run, in order: those named in ``only`` (comma-separated), else every stage of the mode.
+
+    Raises UserError naming an unknown stage and listing the known ones.
+    """
+    if not only:
+        return tuple(st for st in stages if full or not st.full_only)
+    names = [n.strip() for n in only.split(",") if n.strip()]
+    known = [st.name for st in stages]
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise UserError(f"--only: unknown stage {', '.join(unknown) or repr(only)}; stages: {', '.join(known)}")
+    return tuple(st for st in stages if st.name in names)
+
+
 def reproduce(args: argparse.Namespace, stages: tuple[Stage, ...] = STAGES) -> int:
-    """Run the stages in order (``full_only`` ones with ``--full`` only); a line per stage; 0, or 1 if any failed."""
-    stages = tuple(st for st in stages if args.full or not st.full_only)
+    """Run the selected stages in order (:func:`select`); a line per stage; 0, or 1 if any failed."""
+    stages = select(stages, args.full, getattr(args, "only", None))
     out = Path(args.out)
-    status: dict[str, dict[str, object]] = {}
+    status = _read_status(out)
     mode = "full" if args.full else "default"
     for i, stage in enumerate(stages, start=1):
         print(f"[{i}/{len(stages)}] {stage.what} ({mode})", flush=True)
@@ -176,11 +205,13 @@ def reproduce(args: argparse.Namespace, stages: tuple[Stage, ...] = STAGES) -> i
         except Exception as err:  # noqa: BLE001 - report and go on: later stages use what exists
             state, detail = "failed", f"{type(err).__name__}: {err}"
         wall = round(time.perf_counter() - t0, 1)
-        status[stage.name] = {"state": state, "detail": detail, "wall_s": wall}
+        status[stage.name] = {"state": state, "detail": detail, "wall_s": wall, "mode": mode,
+                              "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
         _write_status(out, status)
         print(f"      {state} in {wall:.1f} s: {detail}", flush=True)
-    failed = [n for n, s in status.items() if s["state"] == "failed"]
-    skipped = [n for n, s in status.items() if s["state"] == "skipped"]
+    ran = {st.name for st in stages}
+    failed = [n for n, s in status.items() if n in ran and s["state"] == "failed"]
+    skipped = [n for n, s in status.items() if n in ran and s["state"] == "skipped"]
     print(f"reproduce: {len(stages) - len(failed) - len(skipped)} done, skipped: {', '.join(skipped) or 'none'}, "
           f"failed: {', '.join(failed) or 'none'}; status in {out / 'reproduce.json'}")
     return 1 if failed else 0
@@ -193,10 +224,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run the theory check, the synthetic and LLM studies, then every figure and the scorecard",
         description="Default: theory check, quick synthetic study, the five offline LLM studies of "
         "revkl.reproduce.LLM_STUDIES, figures; --full: the paper-sized synthetic study and the full-only LLM "
-        "studies too. Rerunning resumes every stage from its run folder.",
+        "studies too; --only runs the named stages. Rerunning resumes every stage from its run folder.",
     )
     p.add_argument("--full", action="store_true",
                    help="paper-sized synthetic study and every LLM study of the suite (revkl.reproduce.LLM_STUDIES)")
     p.add_argument("--out", default="results", help="results folder (default: results)")
+    p.add_argument("--only", metavar="NAME[,NAME...]",
+                   help="run only these stages: " + ", ".join(st.name for st in STAGES))
     p.add_argument("--figures", default="figures", help="where figures, tables and the scorecard go (default: figures)")
     p.set_defaults(handler=reproduce)

@@ -63,6 +63,26 @@ def test_reproduce_reports_skipped_and_failed_stages(tmp_path: Path, capsys: pyt
     assert [status[k]["state"] for k in "abc"] == ["skipped", "failed", "done"]
 
 
+def test_only_runs_the_named_stages_and_merges_the_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ran: list[str] = []
+
+    def runs(name: str) -> R.Stage:
+        return R.Stage(name, name, lambda _args: ran.append(name) or "ok", full_only=name == "big")
+
+    stages = tuple(runs(n) for n in ("a", "big", "c"))
+    args = argparse.Namespace(full=False, out=str(tmp_path), figures=str(tmp_path), only=None)
+    assert R.reproduce(args, stages) == 0 and ran == ["a", "c"]  # full_only stages wait for --full
+    args.only = "big"
+    assert R.reproduce(args, stages) == 0 and ran == ["a", "c", "big"]  # ... unless named
+    status = __import__("json").loads((tmp_path / "reproduce.json").read_text())
+    assert sorted(status) == ["a", "big", "c"] and {s["mode"] for s in status.values()} == {"default"}
+    args.only = "a,nope"
+    with pytest.raises(R.UserError, match="unknown stage nope; stages: a, big, c"):
+        R.reproduce(args, stages)
+    assert main(["reproduce", "--only", "llm:nope", "--out", str(tmp_path)]) == 2
+    assert "llm:decoder-movie-pairs" in capsys.readouterr().err
+
+
 def test_missing_config_is_a_skip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(R.SYNTHETIC_CONFIGS, "full", tmp_path / "absent.toml")
     args = argparse.Namespace(full=True, out=str(tmp_path), figures=str(tmp_path))
