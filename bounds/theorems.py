@@ -11,9 +11,9 @@ A check holds when ``slack >= -(allowance + tol)``: ``allowance`` is what the so
 permits (0 for results that involve no solver) and ``tol`` the rounding error of both sides,
 propagated through every nonlinear step from :mod:`bounds.quantities` (plus 4 ulp of each side).
 A reported violation is therefore one beyond the certificate and beyond rounding.
-Non-theorems are claims the project REFUTES: a counterexample is an instance where the claimed
-inequality fails by more than ``COUNTEREXAMPLE_MARGIN`` while the solver certificate is below
-``CERTIFIED``. Each result also names the instance families ``revkl bounds verify`` draws for it,
+Non-theorems are claims the project REFUTES: a counterexample (:func:`breaks`) is an instance where
+the claimed inequality fails by more than ``COUNTEREXAMPLE_MARGIN`` beyond its allowance and rounding
+while the solver certificate is below ``CERTIFIED``. Each result also names the instance families ``revkl bounds verify`` draws for it,
 summarises how tight it was on them (for bounds, the largest ratio lhs / rhs reached: 1 means the
 constant cannot be improved on those instances), and prints itself.
 """
@@ -39,7 +39,7 @@ from bounds.quantities import (
 )
 
 __all__ = ["CERTIFIED", "COUNTEREXAMPLE_MARGIN", "THEOREMS", "CheckResult", "Hypothesis", "Instances", "NonTheorem",
-           "Sides", "Theorem", "applicable", "forward_misfit", "gap", "pinsker_constant", "reverse_misfit",
+           "Sides", "Theorem", "applicable", "breaks", "forward_misfit", "gap", "pinsker_constant", "reverse_misfit",
            "sharp_lower_bound", "tv_envelope"]
 
 #: A solver result counts as an exact minimiser (for hypotheses and counterexamples) below this.
@@ -47,6 +47,15 @@ CERTIFIED = 1e-9
 #: A counterexample must break the claimed inequality by at least this much.
 COUNTEREXAMPLE_MARGIN = 1e-6
 RELATIONS = ("upper", "lower", "identity")
+
+
+def breaks(res: "CheckResult", inst: Instances) -> np.ndarray:
+    """Where the relation fails by more than ``COUNTEREXAMPLE_MARGIN`` beyond its allowance and rounding,
+    on a certified fit (certificate <= ``CERTIFIED``): the one rule for a counterexample to a claim, used
+    by :meth:`NonTheorem.counterexamples` (with its hypotheses met) and for theorems checked outside
+    their hypotheses (``revkl llm theory``). (B,) bool."""
+    cert = np.zeros(inst.batch) if inst.certificate is None else np.asarray(inst.certificate)
+    return (res.violation > COUNTEREXAMPLE_MARGIN) & (cert <= CERTIFIED)
 
 
 @dataclass(frozen=True)
@@ -212,8 +221,7 @@ class NonTheorem(Theorem):
     kind = "non-theorem"
 
     def counterexamples(self, res: CheckResult, inst: Instances) -> np.ndarray:
-        cert = np.zeros(inst.batch) if inst.certificate is None else inst.certificate
-        return res.hypotheses_met & (-res.slack > COUNTEREXAMPLE_MARGIN) & (cert <= CERTIFIED)
+        return res.hypotheses_met & breaks(res, inst)
 
     def tightness(self, cols: dict[str, np.ndarray]) -> dict[str, Any]:
         slack = cols["slack"]

@@ -36,7 +36,6 @@ content of the cache files: a rerun skips done work. Fields: :data:`RECORD_FIELD
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass
@@ -48,7 +47,7 @@ import numpy as np
 from bounds import LOSS_DIRECTION
 from bounds.classes import ModelClass, SoftmaxLinearClass, StochasticMatrixClass
 from bounds.solvers import Fit, fit
-from bounds.theorems import THEOREMS, CheckResult, Instances
+from bounds.theorems import THEOREMS, CheckResult, Instances, breaks
 from revkl import runfolder
 from revkl.runfolder import UserError
 
@@ -59,7 +58,7 @@ LOSSES = ("forward_kl", "reverse_kl", "ce", "rce")
 SOLVER_LOSS = {"forward_kl": "forward_kl", "ce": "forward_kl", "reverse_kl": "reverse_kl", "rce": "rce"}
 #: Mixing weights gamma of the floored variant F_gamma = (1 - gamma) F + gamma / k.
 FLOORS = (1e-3, 1e-2, 5e-2, 0.1, 0.2)
-SCHEMA = 1
+SCHEMA = 2  # 2: each T4-T6 result carries ``breaks``
 
 RECORD_FIELDS = (
     "kind", "name", "dataset", "task", "num_classes", "pair", "weak_model", "strong_model", "split_seed", "head", "model_kind",
@@ -93,26 +92,18 @@ def _load_pt(path: Path) -> dict[str, Any]:
     return torch.load(path, weights_only=False)
 
 
-def _stage_files(run_dir: Path, stages: dict[str, Any], stage: str, model: str, **match: Any) -> list[Path]:
-    """Existing cache files of ``stage`` for ``model`` named in summary.json's ``stages`` (and matching ``match``)."""
-    keys = [k for k, s in stages.items() if s.get("stage") == stage and s.get("model") == model
-            and all(s.get(f, v) == v for f, v in match.items())]
-    return [run_dir / "cache" / f"{stage}-{k}.pt" for k in keys if (run_dir / "cache" / f"{stage}-{k}.pt").exists()]
-
-
 def load_run(run_dir: str | Path) -> tuple[Any, Any, list[PairInputs]]:
     """(config, Study, one PairInputs per pair and data split with cached weak labels) of a last-layer run folder.
 
     The splits and the shared text table are rebuilt as the run built them (``pipeline.load_study``).
     """
     from llm_experiments.config import load_config, to_dict
-    from llm_experiments.pipeline import load_study, split_seed
+    from llm_experiments.pipeline import features_key, input_digests, load_study, split_seed, split_stage_key
 
     run_dir = Path(run_dir)
-    cfg_path, summary_path = run_dir / "config.toml", run_dir / "summary.json"
-    for p in (cfg_path, summary_path):
-        if not p.exists():
-            raise UserError(f"{run_dir}: no {p.name}; give the folder of a finished `revkl llm run`")
+    cfg_path, cache = run_dir / "config.toml", run_dir / "cache"
+    if not cfg_path.exists():
+        raise UserError(f"{run_dir}: no config.toml; give the folder of a finished `revkl llm run`")
     try:
         cfg = load_config(cfg_path)
     except ValueError as err:
@@ -120,25 +111,23 @@ def load_run(run_dir: str | Path) -> tuple[Any, Any, list[PairInputs]]:
     if cfg.models.mode != "last_layer":
         raise UserError(f"{cfg_path}: [models].mode is {cfg.models.mode!r}; the theory needs mode = \"last_layer\" "
                         "(a known head class over frozen features)")
-    stages = json.loads(summary_path.read_text(encoding="utf-8")).get("stages", {})
     seeds = sorted({split_seed(cfg, s) for s in cfg.w2s.seeds})
     study = load_study(cfg, seeds)
+    digests = input_digests(cfg)  # the cache keys of today's inputs: files computed from other inputs never match
     cfg_hash = runfolder.config_hash(to_dict(cfg))
     pairs = []
     for weak, strong in cfg.models.pairs:
-        found = _stage_files(run_dir, stages, "features", strong, texts=len(study.texts))
-        if len(found) != 1:
-            raise UserError(f"{summary_path}: {len(found) or 'no'} cached 'features' stage(s) of model {strong!r} over "
-                            f"the run's {len(study.texts)} texts under cache/ (the theory needs a last_layer run folder)")
-        f_path = found[0]
+        f_path = cache / f"features-{features_key(cfg, study.texts, strong, digests)}.pt"
+        if not f_path.exists():
+            raise UserError(f"{run_dir}: no cached features of {strong!r} for the config's current inputs; run "
+                            f"`revkl llm run --config {cfg_path} --out {run_dir}` first (its data or model changed?)")
         feats = _load_pt(f_path)["features"].double().numpy()
         if feats.shape[0] != len(study.texts):
             raise UserError(f"{f_path}: {feats.shape[0]} feature rows but the config's data has {len(study.texts)} texts")
         for sp in seeds:
-            w_found = _stage_files(run_dir, stages, "weak", weak, split_seed=sp)
-            if len(w_found) != 1:
+            w_path = cache / f"weak-{split_stage_key(cfg, digests, 'weak', weak, sp)}.pt"
+            if not w_path.exists():
                 continue  # this split's weak labels are not cached (yet)
-            w_path = w_found[0]
             W = _load_pt(w_path)
             wl, wt = W["weak_logits"].double().numpy(), W["test_logits"].double().numpy()
             parts = study.splits[sp]
@@ -149,7 +138,8 @@ def load_run(run_dir: str | Path) -> tuple[Any, Any, list[PairInputs]]:
                                             "weak": runfolder.content_digest(w_path), "split_seed": sp})
             pairs.append(PairInputs(weak, strong, sp, parts, feats, wl, wt, digest))
     if not pairs:
-        raise UserError(f"{summary_path}: no cached 'weak' stage for any pair and split; is the run finished?")
+        raise UserError(f"{run_dir}: no cached weak labels for any pair and split of the config's current inputs; "
+                        f"run `revkl llm run --config {cfg_path} --out {run_dir}` first")
     return cfg, study, pairs
 
 
@@ -276,12 +266,14 @@ def _summary(fstar: np.ndarray, fw: np.ndarray, fsw: np.ndarray, loss: str) -> d
             "acc_strong": float((fsw.argmax(1) == y).mean())}
 
 
-def theorem_result(res: CheckResult, extras: tuple[str, ...] = ()) -> dict[str, Any]:
-    """One check as plain numbers, with the hypotheses that failed named (non-finite sides -> None)."""
+def theorem_result(res: CheckResult, inst: Instances, extras: tuple[str, ...] = ()) -> dict[str, Any]:
+    """One check as plain numbers, with the hypotheses that failed named (non-finite sides -> None) and
+    ``breaks``: the inequality fails on a certified fit beyond allowance and margin (``bounds.theorems.breaks``),
+    a counterexample to the statement without its failed hypotheses."""
     with np.errstate(invalid="ignore"):  # T5 without parameters has NaN sides: reported as None, unmet
-        violation, holds = _num(res.violation), bool(res.holds[0])
+        violation, holds, broken = _num(res.violation), bool(res.holds[0]), bool(breaks(res, inst)[0])
     out = {"lhs": _num(res.lhs), "rhs": _num(res.rhs), "slack": _num(res.slack), "allowance": _num(res.allowance),
-           "violation": violation, "hypotheses_met": bool(res.hypotheses_met[0]), "holds": holds,
+           "violation": violation, "hypotheses_met": bool(res.hypotheses_met[0]), "holds": holds, "breaks": broken,
            "failed": [h for h, ok in res.hypotheses.items() if not ok[0]]}
     out.update({e: _num(res.extras[e]) for e in extras if e in res.extras})
     return out
@@ -329,11 +321,9 @@ def _theorems(head: Head, train: Sample, fsw: Fit, ref: Fit, trained_as: str) ->
                   features=head.model.features if softmax else None, w_sw=fsw.params if softmax else None)
     truth = Instances(fstar=train.fstar, fstar_class_residual=np.array([np.abs(train.fstar - fref).max()]), fref=fref, **common)
     at_ref = Instances(fstar=fref, fstar_class_residual=np.zeros(1), w_star=ref.params if softmax else None, **common)
-    return {"T4": theorem_result(THEOREMS["T4"].check(truth)),
-            "T5": theorem_result(THEOREMS["T5"].check(truth)),
-            "T6": theorem_result(THEOREMS["T6"].check(truth), ("realizability_term", "eps")),
-            "T4_ref": theorem_result(THEOREMS["T4"].check(at_ref)),
-            "T5_ref": theorem_result(THEOREMS["T5"].check(at_ref), ("moment_residual",))}
+    checks = {"T4": ("T4", truth, ()), "T5": ("T5", truth, ()), "T6": ("T6", truth, ("realizability_term", "eps")),
+              "T4_ref": ("T4", at_ref, ()), "T5_ref": ("T5", at_ref, ("moment_residual",))}
+    return {key: theorem_result(THEOREMS[name].check(inst), inst, extras) for key, (name, inst, extras) in checks.items()}
 
 
 def head_records(head: Head, train: Sample, test: Sample, losses: tuple[str, ...] = LOSSES) -> list[dict[str, Any]]:

@@ -107,6 +107,19 @@ def _base(cfg: Config, digests: dict[str, str]) -> tuple[Any, ...]:
             specs)
 
 
+def split_stage_key(cfg: Config, digests: dict[str, str], stage: str, model: str, sp: int) -> str:
+    """The cache key of split ``sp``'s ``weak`` or ``ceiling`` stage (``cache/<stage>-<key>.pt``)."""
+    return stage_key(stage, *_base(cfg, digests), model, sp)
+
+
+def features_key(cfg: Config, texts: list[str], model: str, digests: dict[str, str]) -> str:
+    """The cache key of ``model``'s last-layer features over the run's text table (``cache/features-<key>.pt``)."""
+    texts_digest = hashlib.sha256(canonical_json(texts).encode()).hexdigest()[:16]
+    model_digest = digests.get(str(Path(model).resolve())) if Path(model).is_dir() else None
+    return stage_key("features", model, _model_spec(model), model_digest, cfg.data.max_length, cfg.models.feature_bf16,
+                     texts_digest)
+
+
 def plan_units(cfg: Config, digests: dict[str, str] | None = None) -> list[Unit]:
     """Every unit of ``cfg`` with its key, in run order (pair, split, noise, loss, seed)."""
     digests = input_digests(cfg) if digests is None else digests
@@ -266,10 +279,7 @@ class Trainer:
         self._pad = 0
         self.features: torch.Tensor | None = None
         if cfg.models.mode == "last_layer":
-            texts = hashlib.sha256(canonical_json(study.texts).encode()).hexdigest()[:16]
-            model_digest = digests.get(str(Path(model).resolve())) if Path(model).is_dir() else None
-            key = stage_key("features", model, _model_spec(model), model_digest, cfg.data.max_length,
-                            cfg.models.feature_bf16, texts)
+            key = features_key(cfg, study.texts, model, digests)
             stage = cached_stage(run_dir, "features", key, self._compute_features)
             self.features = stage["features"]
             self.features_stage = {"stage": "features", "model": model, "key": key, "wall_s": stage["wall_s"],
@@ -525,7 +535,7 @@ class _Context:
         out = []
         labels = torch.as_tensor(test.labels)
         for stage, model, compute in (("weak", weak, weak_stage), ("ceiling", strong, ceiling_stage)):
-            key = stage_key(stage, *self.base, model, sp)
+            key = split_stage_key(self.cfg, self.digests, stage, model, sp)
             S = cached_stage(self.run_dir, stage, key, compute)
             S["acc"] = metrics.accuracy(S["test_logits"], labels, study.task)
             S["err"] = metrics.err(S["test_logits"], labels, study.task, study.num_classes)

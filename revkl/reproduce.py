@@ -56,8 +56,9 @@ LLM_STUDIES: tuple[LLMStudy, ...] = (
     LLMStudy("offline-movie-sentiment3.toml"),
     LLMStudy("offline-bbc-news.toml"),
     LLMStudy("offline-movie-pairs-bow.toml"),
-    LLMStudy("decoder-movie-pairs.toml", full_only=True),  # SmolLM2-135M -> Gemma-3-270M (make assets-full)
+    LLMStudy("decoder-movie-pairs.toml", full_only=True, theory=True),  # SmolLM2 -> Gemma-3 / Qwen2.5 (make assets-full)
     LLMStudy("full-finetune-movie-pairs.toml", full_only=True),  # mode = "full" on real weights
+    LLMStudy("full-finetune-movie-pairs-lastlayer.toml", full_only=True),  # its last-layer twin
 )
 
 

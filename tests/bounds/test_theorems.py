@@ -167,6 +167,20 @@ def test_an_infinite_error_is_a_violation_not_excused_by_rounding():
     assert res.slack[0] < -res.tol[0]
 
 
+def test_a_counterexample_breaks_beyond_allowance_and_margin_on_a_certified_fit():
+    """bounds.theorems.breaks: failing within the certificate's allowance, by less than the margin, or on an
+    uncertified fit is no counterexample."""
+    from bounds.quantities import Instances
+    from bounds.theorems import CERTIFIED, COUNTEREXAMPLE_MARGIN, CheckResult, breaks
+
+    lhs = np.array([1.0, 1.0, 1.0, 1.0])
+    rhs = lhs - np.array([1e-3, 1e-3, COUNTEREXAMPLE_MARGIN / 2, 1e-3])  # every one fails the inequality
+    res = CheckResult("T4", lhs=lhs, rhs=rhs, allowance=np.array([0.0, 2e-3, 0.0, 0.0]), hypotheses={})
+    p = np.full((4, 1, 2), 0.5)
+    inst = Instances(fstar=p, fw=p, fsw=p, certificate=np.array([CERTIFIED / 10, CERTIFIED / 10, 0.0, 10 * CERTIFIED]))
+    assert breaks(res, inst).tolist() == [True, False, False, False]
+
+
 def test_nt_softmax_needs_a_local_minimum_and_for_k2_the_global_search():
     rng = np.random.default_rng(5)
     inst = fitted_softmax(rng, 3, 20, 2, "noisy", "reverse_kl")

@@ -25,6 +25,7 @@ import pytest  # noqa: E402
 
 from bounds import LOSS_DIRECTION as DIRECTION  # noqa: E402
 from bounds import LOSSES  # noqa: E402
+from bounds.theorems import COUNTEREXAMPLE_MARGIN  # noqa: E402
 
 
 def _theorem(kind: str, n: int, rng: np.random.Generator, violations: int = 0, title: str = "a result") -> dict[str, Any]:
@@ -99,12 +100,14 @@ def synthetic_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _check(slack: float | None, failed: list[str], **extra: float) -> dict[str, Any]:
-    """A theorem result as feature_theory.theorem_result writes it (None for a side it could not compute)."""
+    """A theorem result as feature_theory.theorem_result writes it for a certified fit (None for a side it could not
+    compute); ``breaks`` as bounds.theorems.breaks decides it with no allowance or rounding."""
     if slack is None:
         return {"lhs": None, "rhs": None, "slack": None, "allowance": None, "violation": None,
-                "hypotheses_met": False, "holds": False, "failed": failed, **extra}
+                "hypotheses_met": False, "holds": False, "breaks": False, "failed": failed, **extra}
     return {"lhs": 0.5, "rhs": 0.5 + slack, "slack": slack, "allowance": 0.0, "violation": max(-slack, 0.0),
-            "hypotheses_met": not failed, "holds": slack >= 0, "failed": failed, **extra}
+            "hypotheses_met": not failed, "holds": slack >= 0, "breaks": -slack > COUNTEREXAMPLE_MARGIN, "failed": failed,
+            **extra}
 
 
 def write_theory(run: Path, rng: np.random.Generator) -> list[dict[str, Any]]:

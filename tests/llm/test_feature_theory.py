@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import tomllib
 from pathlib import Path
@@ -15,7 +14,7 @@ from bounds.classes import SoftmaxLinearClass
 from bounds.solvers import fit
 from llm_experiments import feature_theory as ft
 from llm_experiments.config import config_from_dict, to_toml
-from llm_experiments.pipeline import load_study
+from llm_experiments.pipeline import features_key, input_digests, load_study, split_stage_key
 from revkl.cli import main
 from revkl.runfolder import UserError
 
@@ -29,7 +28,7 @@ def _score(text: str) -> int:
 
 
 def make_run(root: Path, mode: str = "last_layer", n: int = 40, d: int = 12) -> Path:
-    """config.toml, summary.json stages and cache/{features,weak}-KEY.pt as `revkl llm run` writes them.
+    """config.toml and cache/{features,weak}-KEY.pt at the keys `revkl llm run` gives them.
 
     Features: the texts' sentiment score plus noise in one direction, noise elsewhere; the weak
     model's logit is a noisy multiple of the pair's score difference.
@@ -54,11 +53,11 @@ def make_run(root: Path, mode: str = "last_layer", n: int = 40, d: int = 12) -> 
         it = study.splits[0][part].items
         return torch.as_tensor(0.6 * (s[it[:, 0]] - s[it[:, 1]]) + rng.normal(scale=1.0, size=len(it)))
 
-    torch.save({"features": torch.as_tensor(f, dtype=torch.float32), "wall_s": 0.0}, run / "cache" / "features-aaaa.pt")
-    torch.save({"weak_logits": logits("weak"), "test_logits": logits("test"), "wall_s": 0.0}, run / "cache" / "weak-bbbb.pt")
-    stages = {"aaaa": {"stage": "features", "model": strong, "key": "aaaa", "wall_s": 0.0, "texts": len(study.texts)},
-              "bbbb": {"stage": "weak", "model": weak, "split_seed": 0, "wall_s": 0.0}}
-    (run / "summary.json").write_text(json.dumps({"name": cfg.name, "stages": stages}))
+    digests = input_digests(cfg)
+    torch.save({"features": torch.as_tensor(f, dtype=torch.float32), "wall_s": 0.0},
+               run / "cache" / f"features-{features_key(cfg, study.texts, strong, digests)}.pt")
+    torch.save({"weak_logits": logits("weak"), "test_logits": logits("test"), "wall_s": 0.0},
+               run / "cache" / f"weak-{split_stage_key(cfg, digests, 'weak', weak, 0)}.pt")
     return run
 
 
@@ -107,8 +106,9 @@ def test_records_fields_and_theorems(run_dir: Path) -> None:
 def test_eps_and_certificate_match_a_direct_fit(run_dir: Path) -> None:
     """The softmax head rebuilt independently (eigh of the covariance, not the SVD) gives the same numbers."""
     recs = {(r["head"], r["loss"]): r for r in ft.load_theory(run_dir)}
-    f = torch.load(run_dir / "cache" / "features-aaaa.pt")["features"].double().numpy()
-    wl = torch.load(run_dir / "cache" / "weak-bbbb.pt")["weak_logits"].double().numpy()
+    [f_path], [w_path] = (run_dir / "cache").glob("features-*.pt"), (run_dir / "cache").glob("weak-*.pt")
+    f = torch.load(f_path)["features"].double().numpy()
+    wl = torch.load(w_path)["weak_logits"].double().numpy()
     study = load_study(config_from_dict(tomllib.loads((run_dir / "config.toml").read_text())), [0])
     X = f - f.mean(0)
     vals, vecs = np.linalg.eigh(X.T @ X)
@@ -152,6 +152,15 @@ def test_command_prints_the_table_and_user_errors(run_dir: Path, tmp_path: Path,
     full = make_run(tmp_path / "full", mode="full")
     with pytest.raises(UserError, match="last_layer"):
         ft.run_theory(full)
+
+
+def test_cache_files_of_other_inputs_are_never_used(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An edited data file or model folder changes the stage keys: the old cache files no longer count."""
+    import llm_experiments.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "input_digests", lambda cfg: {"/data/pairs.jsonl": "edited"})
+    with pytest.raises(UserError, match="no cached weak labels for any pair and split of the config's current inputs"):
+        ft.load_run(run_dir)
 
 
 def test_fits_are_deterministic(run_dir: Path, tmp_path: Path) -> None:

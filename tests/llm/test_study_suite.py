@@ -61,3 +61,13 @@ def test_missing_study_config_is_a_skip(tmp_path: Path) -> None:
     args = argparse.Namespace(full=True, out=str(tmp_path), figures=str(tmp_path))
     with pytest.raises(R.StageSkipped, match="does not exist"):
         R.stage_llm(R.LLMStudy("no-such-study.toml", full_only=True))(args)
+
+
+def test_full_finetune_twin_differs_only_in_mode_and_training() -> None:
+    """The last-layer twin uses the same data, splits, pair, losses and seeds: its results compare with full mode's."""
+    full = load_config(R.LLM_CONFIG_DIR / "full-finetune-movie-pairs.toml")
+    twin = load_config(R.LLM_CONFIG_DIR / "full-finetune-movie-pairs-lastlayer.toml")
+    assert (full.models.mode, twin.models.mode) == ("full", "last_layer")
+    assert full.data == twin.data and full.models.pairs == twin.models.pairs and full.w2s == twin.w2s
+    assert {s.config for s in R.LLM_STUDIES if s.full_only} >= {"full-finetune-movie-pairs.toml",
+                                                                   "full-finetune-movie-pairs-lastlayer.toml"}
