@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Hashable, Iterable
 
 from figures.results_io import RunData
+from llm_experiments import results as llm_results
 from revkl import stats
 from revkl.runfolder import UserError
 
@@ -96,7 +97,7 @@ def informative(kind: str, rate: float, k: int, alpha: float | None = None) -> b
 SYNTHETIC_FIELDS = ("representation", "delta", "pretrain_tasks", "head_class", "K", "method", "task", "noise_type",
                     "noise_rate", "k", "loss", "acc_sw")
 LLM_FIELDS = ("dataset", "pair", "seed", "noise", "num_classes", "loss", "acc_strong", "acc_weak", "acc_ceiling")
-LLM_UNIT_FIELDS = ("pair", "seed", "seed_scope", "split_seed", "aux_conf", "mirror_weight")
+LLM_UNIT_FIELDS = llm_results.UNIT_FIELDS  # the one definition of a matched unit, beside the records it reads
 #: One weak model and one ceiling per split: under seed_scope = "head" every seed shares them (one measurement).
 LLM_SEED_FIELDS = ("split_seed",)
 
@@ -132,7 +133,7 @@ def llm_studies(run: RunData) -> list[Study]:
         obs, by_seed = [], defaultdict(dict)
         for r in recs:
             seed = tuple(r.get(f) for f in LLM_SEED_FIELDS)
-            unit = tuple(r.get(f) for f in LLM_UNIT_FIELDS)
+            unit = llm_results.unit_of(r)
             nz = r["noise"]
             useful = informative(nz["kind"], float(nz["rate"]), int(r["num_classes"]), nz.get("alpha"))
             level = (float(nz["rate"]), nz.get("alpha"))

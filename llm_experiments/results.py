@@ -109,6 +109,14 @@ RECORD_FIELDS: tuple[str, ...] = (
 
 #: (reverse loss, forward loss) pairs compared in the "wins" count.
 REVERSE_VS_FORWARD: tuple[tuple[str, str], ...] = (("reverse_kl", "forward_kl"), ("rce", "ce"))
+#: A matched unit: the fields that identify a result besides its loss and noise. Two losses (or two noise
+#: settings) are compared on records that agree on all of them; figures.matched reads the same tuple.
+UNIT_FIELDS: tuple[str, ...] = ("dataset", "pair", "seed", "seed_scope", "split_seed", "aux_conf", "mirror_weight")
+
+
+def unit_of(record: dict[str, Any]) -> tuple[Any, ...]:
+    """The record's matched unit (:data:`UNIT_FIELDS`; a field absent from older records reads as None)."""
+    return tuple(record.get(f) for f in UNIT_FIELDS)
 
 
 def append_record(run_dir: str | Path, record: dict[str, Any]) -> None:
@@ -202,12 +210,10 @@ def noise_table(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _matched(records: Iterable[dict[str, Any]]) -> dict[tuple[Any, ...], dict[str, float]]:
-    """``{unit without its loss: {loss: acc_strong}}``: same dataset, pair, seed, split, noise, aux, mirror."""
+    """``{(matched unit, noise as JSON): {loss: acc_strong}}`` (:func:`unit_of`)."""
     by_unit: dict[tuple[Any, ...], dict[str, float]] = defaultdict(dict)
     for r in records:
-        unit = (r["dataset"], r["pair"], r["seed"], r.get("split_seed"), json.dumps(r["noise"], sort_keys=True),
-                r["aux_conf"], r.get("mirror_weight"))
-        by_unit[unit][r["loss"]] = r["acc_strong"]
+        by_unit[(unit_of(r), json.dumps(r["noise"], sort_keys=True))][r["loss"]] = r["acc_strong"]
     return by_unit
 
 
@@ -240,8 +246,8 @@ def wins_by_noise(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     names = {r["dataset"]: r.get("data_name", r["dataset"]) for r in recs}
     by_unit = _matched(recs)
     groups: dict[tuple[Any, ...], list[dict[str, float]]] = defaultdict(list)
-    for (dataset, pair, _seed, _split, noise, _aux, _mirror), accs in by_unit.items():
-        groups[(dataset, pair, noise)].append(accs)
+    for (unit, noise), accs in by_unit.items():
+        groups[(unit[UNIT_FIELDS.index("dataset")], unit[UNIT_FIELDS.index("pair")], noise)].append(accs)
     rows = []
     def order(item: tuple[tuple[Any, ...], Any]) -> tuple[Any, ...]:
         (dataset, pair, noise), _ = item
