@@ -55,7 +55,9 @@ def breaks(res: "CheckResult", inst: Instances) -> np.ndarray:
     by :meth:`NonTheorem.counterexamples` (with its hypotheses met) and for theorems checked outside
     their hypotheses (``revkl llm theory``). (B,) bool."""
     cert = np.zeros(inst.batch) if inst.certificate is None else np.asarray(inst.certificate)
-    return (res.violation > COUNTEREXAMPLE_MARGIN) & (cert <= CERTIFIED)
+    with np.errstate(invalid="ignore"):  # an undefined side (NaN) refutes nothing; an infinite error does
+        beyond = -res.slack - res.allowance - res.tol > COUNTEREXAMPLE_MARGIN
+    return beyond & (cert <= CERTIFIED)
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,11 @@ T4-T6 can be measured. For each weak -> strong pair of a finished run folder ``D
   and ``trivial`` = log(1/gamma), the bound every |gap| obeys anyway when predictions are >= gamma;
   and again for gamma-floored predictions :math:`F_\gamma = (1-\gamma)F + \gamma/k` (``floored``).
 
-Records (one per pair, class and loss) are appended to ``DIR/theory.jsonl`` with
-``revkl.runfolder.append_batch``, one batch per (pair, class), whose id hashes the config and the
-content of the cache files: a rerun skips done work. Fields: :data:`RECORD_FIELDS`.
+Records (one per pair, split, class and loss) are appended to ``DIR/theory.jsonl`` with
+``revkl.runfolder.append_batch``, one batch per (pair, split, class), whose id hashes the schema, the
+head's parameters, the config and the content of the cache files: a rerun skips done work. Readers
+take the latest record per (pair, split, class, loss) of the current schema (:func:`current_records`).
+Fields: :data:`RECORD_FIELDS`.
 """
 
 from __future__ import annotations
@@ -58,10 +60,10 @@ LOSSES = ("forward_kl", "reverse_kl", "ce", "rce")
 SOLVER_LOSS = {"forward_kl": "forward_kl", "ce": "forward_kl", "reverse_kl": "reverse_kl", "rce": "rce"}
 #: Mixing weights gamma of the floored variant F_gamma = (1 - gamma) F + gamma / k.
 FLOORS = (1e-3, 1e-2, 5e-2, 0.1, 0.2)
-SCHEMA = 2  # 2: each T4-T6 result carries ``breaks``
+SCHEMA = 3  # 2: each T4-T6 result carries ``breaks``; 3: records carry ``schema`` (older records are not read)
 
 RECORD_FIELDS = (
-    "kind", "name", "dataset", "task", "num_classes", "pair", "weak_model", "strong_model", "split_seed", "head", "model_kind",
+    "kind", "schema", "name", "dataset", "task", "num_classes", "pair", "weak_model", "strong_model", "split_seed", "head", "model_kind",
     "head_params", "loss", "trained_as", "direction", "n_train", "n_test", "certificate", "certificate_kind",
     "converged", "min_hessian_eig", "eps", "eps_certificate", "eps_test", "err_weak", "err_strong", "gain",
     "misfit", "misfit_forward", "misfit_reverse", "acc_weak", "acc_strong", "test", "theorems", "universal",
@@ -394,18 +396,30 @@ def run_theory(run_dir: str | Path, classes: tuple[str, ...] = CLASSES, out: str
             train = make_sample(task, k, Z, wp.items, wp.labels, p.weak_logits)
             test = make_sample(task, k, Z, tp.items, tp.labels, p.weak_test_logits)
             head = build_head(c, train, test, k, task, clusters)
-            base = {"kind": "theory", "name": cfg.name, "dataset": cfg.data.dataset, "task": task, "num_classes": k,
+            base = {"kind": "theory", "schema": SCHEMA, "name": cfg.name, "dataset": cfg.data.dataset, "task": task, "num_classes": k,
                     "pair": f"{p.weak}->{p.strong}", "weak_model": p.weak, "strong_model": p.strong,
                     "split_seed": p.split_seed}
             recs = [{**base, **r} for r in head_records(head, train, test)]
             runfolder.append_batch(out_path, batch, recs)
             say(f"{p.weak}->{p.strong} split {p.split_seed} {c}: {len(recs)} records in {time.time() - t0:.1f}s")
-    return runfolder.read_records(out_path)
+    return current_records(out_path)
+
+
+def current_records(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a theory file that count ([] when absent): those of this :data:`SCHEMA`, and per
+    (pair, split, head class, loss) the one written last, so a rerun with other ``--dim``/``--clusters``
+    or after an input edit supersedes the earlier records instead of adding to them."""
+    latest: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for r in runfolder.read_records(path):
+        if r.get("schema") == SCHEMA:
+            latest.pop(key := (r["pair"], r["split_seed"], r["head"], r["loss"]), None)
+            latest[key] = r
+    return list(latest.values())
 
 
 def load_theory(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The records of ``DIR/theory.jsonl`` ([] when absent)."""
-    return runfolder.read_records(Path(run_dir) / THEORY_FILE)
+    """The current records of ``DIR/theory.jsonl`` (:func:`current_records`)."""
+    return current_records(Path(run_dir) / THEORY_FILE)
 
 
 # -- the report -------------------------------------------------------------------------------------------

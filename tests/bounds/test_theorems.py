@@ -173,12 +173,13 @@ def test_a_counterexample_breaks_beyond_allowance_and_margin_on_a_certified_fit(
     from bounds.quantities import Instances
     from bounds.theorems import CERTIFIED, COUNTEREXAMPLE_MARGIN, CheckResult, breaks
 
-    lhs = np.array([1.0, 1.0, 1.0, 1.0])
-    rhs = lhs - np.array([1e-3, 1e-3, COUNTEREXAMPLE_MARGIN / 2, 1e-3])  # every one fails the inequality
-    res = CheckResult("T4", lhs=lhs, rhs=rhs, allowance=np.array([0.0, 2e-3, 0.0, 0.0]), hypotheses={})
-    p = np.full((4, 1, 2), 0.5)
-    inst = Instances(fstar=p, fw=p, fsw=p, certificate=np.array([CERTIFIED / 10, CERTIFIED / 10, 0.0, 10 * CERTIFIED]))
-    assert breaks(res, inst).tolist() == [True, False, False, False]
+    lhs = np.array([1.0, 1.0, 1.0, 1.0, np.inf, np.nan])
+    rhs = lhs - np.array([1e-3, 1e-3, COUNTEREXAMPLE_MARGIN / 2, 1e-3, 0.0, 0.0])  # each fails, or is undefined
+    rhs[4:] = 1.0
+    res = CheckResult("T4", lhs=lhs, rhs=rhs, allowance=np.array([0.0, 2e-3, 0.0, 0.0, 0.0, 0.0]), hypotheses={})
+    p = np.full((6, 1, 2), 0.5)
+    cert = np.array([CERTIFIED / 10, CERTIFIED / 10, 0.0, 10 * CERTIFIED, 0.0, 0.0])
+    assert breaks(res, Instances(fstar=p, fw=p, fsw=p, certificate=cert)).tolist() == [True, False, False, False, True, False]
 
 
 def test_nt_softmax_needs_a_local_minimum_and_for_k2_the_global_search():

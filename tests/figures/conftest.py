@@ -26,6 +26,7 @@ import pytest  # noqa: E402
 from bounds import LOSS_DIRECTION as DIRECTION  # noqa: E402
 from bounds import LOSSES  # noqa: E402
 from bounds.theorems import COUNTEREXAMPLE_MARGIN  # noqa: E402
+from llm_experiments.feature_theory import SCHEMA as THEORY_SCHEMA  # noqa: E402
 
 
 def _theorem(kind: str, n: int, rng: np.random.Generator, violations: int = 0, title: str = "a result") -> dict[str, Any]:
@@ -126,7 +127,8 @@ def write_theory(run: Path, rng: np.random.Generator) -> list[dict[str, Any]]:
             t4_ref = (_check(0.001, []) if convex and loss == "reverse_kl"  # T4 at F°: met only by a reverse-KL convex fit
                       else _check(-0.05 if convex and direction == "forward" else 0.001,
                                   (["reverse_fit"] if loss != "reverse_kl" else []) + ([] if convex else ["prob_convex"])))
-            recs.append({"kind": "theory", "pair": "minilm->mpnet", "model_kind": kind, "loss": loss, "misfit": misfit,
+            recs.append({"kind": "theory", "schema": THEORY_SCHEMA, "pair": "minilm->mpnet", "split_seed": 0,
+                         "model_kind": kind, "loss": loss, "misfit": misfit,
                          "head": "convex" if convex else "softmax", "direction": direction,
                          "gain": gain, "eps": 0.3, "eps_test": 0.35, "certificate": 1e-11,
                          "certificate_kind": "gradient-norm" if kind == "softmax-linear" else "frank-wolfe-gap",

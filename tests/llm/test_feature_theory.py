@@ -136,8 +136,10 @@ def test_rerun_skips_done_work(run_dir: Path) -> None:
     before = path.read_bytes()
     recs = ft.run_theory(run_dir, dim=6, convex_dim=3, clusters=6)
     assert path.read_bytes() == before and len(recs) == 8
-    ft.run_theory(run_dir, ("softmax",), dim=5, clusters=6)  # other inputs: a new batch
-    assert len(ft.load_theory(run_dir)) == 12
+    recs = ft.run_theory(run_dir, ("softmax",), dim=5, clusters=6)  # other inputs: a new batch supersedes
+    assert len(ft.runfolder.read_records(path)) == 12 and len(recs) == 8 and len(ft.load_theory(run_dir)) == 8
+    assert {r["head"] for r in recs[-4:]} == {"softmax"}  # the latest softmax records, not those of dim 6
+    assert [r["batch"] for r in recs if r["head"] == "softmax"] != [r["batch"] for r in ft.runfolder.read_records(path)[:4]]
 
 
 def test_command_prints_the_table_and_user_errors(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
