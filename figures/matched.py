@@ -22,6 +22,7 @@ renamed field is fixed here only. Records come through the packages' readers
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Hashable, Iterable
@@ -189,11 +190,12 @@ def drop_pairs(obs: list[Obs], source: str, pairs: tuple[tuple[str, str], ...] =
         fwd_drop, rev_drop = [], []
         for (u, kind), lvls in sorted(levels.items(), key=repr):
             base = [(u, CLEAN, clean.get(u), loss) for loss in (rev, fwd)]
-            common = [lv for lv in lvls if all((u, kind, lv, loss) in acc for loss in (rev, fwd))]
+            common = [lv for lv in sorted(lvls, key=repr) if all((u, kind, lv, loss) in acc for loss in (rev, fwd))]
             if not common or not all(b in acc for b in base):
                 continue
             for loss, sink in ((fwd, fwd_drop), (rev, rev_drop)):
-                noisy = sum(acc[(u, kind, lv, loss)] for lv in common) / len(common)
+                # fsum: exactly rounded, so equal drops stay equal (a tie) whatever the order of the levels
+                noisy = math.fsum(acc[(u, kind, lv, loss)] for lv in common) / len(common)
                 sink.append(acc[(u, CLEAN, clean[u], loss)] - noisy)
         if fwd_drop:
             out[(rev, fwd)] = (fwd_drop, rev_drop)

@@ -40,7 +40,8 @@ from enum import Enum
 from typing import Any, Callable
 
 from bounds.theorems import CERTIFIED, REALIZABLE
-from figures.matched import Obs, Study, Units, clean_pairs, drop_pairs, llm_studies, synthetic_study, weak_ceiling_gaps
+from figures.matched import (CLEAN, Obs, Study, Units, clean_pairs, drop_pairs, llm_studies, synthetic_study,
+                             weak_ceiling_gaps)
 from figures.results_io import BOUNDS_FILE, ResultSet, RunData
 from revkl import stats
 
@@ -406,14 +407,20 @@ def empirical_rows(results: ResultSet) -> list[ClaimRow]:
     rows: list[ClaimRow] = []
     for claim in EFFECTS:
         rows += [ClaimRow(claim, CLAIMS[claim], ev, Verdict.NOT_MEASURED, "no run records") for ev in missing]
-        study_rows = [_study_row(claim, j) for j in judged]
+        applies = [j for j in judged if _applies(claim, j.study)]
+        study_rows = [_study_row(claim, j) for j in applies]
         rows += study_rows
-        llm = [(j, r) for j, r in zip(judged, study_rows) if j.evidence == LLM]
+        llm = [(j, r) for j, r in zip(applies, study_rows) if j.evidence == LLM]
         if llm:
             rows.append(_pooled_row(claim, POOLED_LLM, [j for j, _ in llm], [r for _, r in llm]))
-        if llm and len(llm) < len(judged):
-            rows.append(_pooled_row(claim, POOLED_ALL, judged, study_rows))
+        if llm and len(llm) < len(applies):
+            rows.append(_pooled_row(claim, POOLED_ALL, applies, study_rows))
     return rows
+
+
+def _applies(claim: str, study: Study) -> bool:
+    """C6 (robustness to noise) concerns only studies that ran noisy weak labels; C5 every study."""
+    return claim != "C6" or any(o.noise != CLEAN for o in study.obs)
 
 
 # -- the scorecard ----------------------------------------------------------------------------

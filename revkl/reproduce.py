@@ -137,7 +137,8 @@ def stage_llm(study: LLMStudy) -> Callable[[argparse.Namespace], str]:
         if study.theory:
             from llm_experiments.feature_theory import run_theory
 
-            done += f"; {len(run_theory(run_dir))} theory records in {run_dir / 'theory.jsonl'}"
+            recs = run_theory(run_dir, say=lambda line: print(f"  theory: {line}", file=sys.stderr, flush=True))
+            done += f"; {len(recs)} theory records in {run_dir / 'theory.jsonl'}"
         return done
 
     return run_study

@@ -170,6 +170,13 @@ def _synthetic_run(diffs: dict[tuple[str, str], list[float]]) -> RunData:
     return RunData(Path("synthetic"), "synthetic", recs, None)
 
 
+def test_a_study_without_noise_has_no_c6_row() -> None:
+    """C6 is about noisy weak labels: a noise-free study gets a C5 row and no C6 row (not 'not yet measured')."""
+    rows = empirical_rows(ResultSet(Path("."), synthetic=_synthetic_run({("reverse_kl", "forward_kl"): [0.01, 0.02, 0.03]})))
+    assert [r.evidence for r in rows if r.claim_id == "C5"] == [LLM, SYNTHETIC]  # LLM: no run records
+    assert [(r.evidence, r.verdict) for r in rows if r.claim_id == "C6"] == [(LLM, Verdict.NOT_MEASURED)]
+
+
 def test_c5_with_reverse_ce_winning_8_of_16_units_is_not_holds() -> None:
     # reverse KL wins 13 of 16 (the 3 losses smallest: significant); reverse CE wins 8 of 16 by about as much as it
     # loses the other 8 (mean +0.05 points, inside the noise): not significant, so C5 cannot hold.
@@ -243,6 +250,20 @@ def test_drop_pairs_average_informative_levels_per_unit() -> None:
     obs3 = [_obs(o.unit[0], o.noise, o.level, o.loss, o.acc, k=3) for o in obs]
     fwd3, rev3 = drop_pairs(obs3, "x")[("reverse_kl", "forward_kl")]
     assert (fwd3, rev3) == (pytest.approx([(0.1 + 0.2 + 0.8) / 3]), pytest.approx([(0.05 + 0.4 + 0.0) / 3]))
+
+
+def test_equal_drops_are_a_tie_whatever_the_order_of_levels() -> None:
+    """Forward and reverse with the same accuracies at permuted noise levels lose exactly as much: a tie.
+    (Plain float sums depend on the order, e.g. 0.3 + 0.6 + 0.1 != 0.3 + 0.1 + 0.6, and a set's order on the process.)"""
+    rng = np.random.default_rng(0)
+    levels = (0.1, 0.2, 0.3, 0.4)
+    for _ in range(50):
+        row = rng.integers(0, 401, size=len(levels)) / 400  # accuracies on 400 test items
+        accs = {"forward_kl": row, "reverse_kl": rng.permutation(row)}
+        obs = [_obs("u", "none", 0.0, loss, 0.9) for loss in accs]
+        obs += [_obs("u", "flip", lv, loss, float(a), k=10) for loss, r in accs.items() for lv, a in zip(levels, r)]
+        fwd, rev = drop_pairs(obs, "x")[("reverse_kl", "forward_kl")]
+        assert fwd == rev
 
 
 def test_two_records_on_one_unit_name_the_file() -> None:
