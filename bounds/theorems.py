@@ -13,9 +13,9 @@ propagated through every nonlinear step from :mod:`bounds.quantities` (plus 4 ul
 A reported violation is therefore one beyond the certificate and beyond rounding.
 Non-theorems are claims the project REFUTES: a counterexample (:func:`breaks`) is an instance where
 the claimed inequality fails by more than ``COUNTEREXAMPLE_MARGIN`` beyond its allowance and rounding
-while the solver certificate is below ``CERTIFIED``. Each result also names the instance families ``revkl bounds verify`` draws for it,
-summarises how tight it was on them (for bounds, the largest ratio lhs / rhs reached: 1 means the
-constant cannot be improved on those instances), and prints itself.
+while the solver certificate is below ``CERTIFIED``. Each result also names the instance families
+``revkl bounds verify`` draws for it, summarises how tight it was on them (for bounds, the largest
+ratio lhs / rhs reached: 1 means the constant cannot be improved on those instances), and prints itself.
 """
 
 from __future__ import annotations
