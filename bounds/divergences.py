@@ -30,7 +30,7 @@ from typing import Any, Callable, Literal
 
 import numpy as np
 
-from bounds.backend import Array, as_array, is_torch, ops
+from bounds.backend import Array, as_array, is_torch, ops, torch
 
 Reduction = Literal["none", "mean", "sum"]
 
@@ -151,16 +151,46 @@ def kl(p: Categorical | Any, q: Categorical | Any, *, reduction: Reduction = "no
     q -> p (the plain form loses everything below ~1e-16 * H(p) to cancellation).
     """
     P, Q = _pair(p, q, "p", "q")
-    o = ops(P.log_probs)
-    pr, qr = P.probs, Q.probs
+    a, b = P.log_probs, Q.log_probs
+    if is_torch(a) and torch.is_grad_enabled() and (a.requires_grad or b.requires_grad):
+        return _reduce(_KLFunction.apply(a, b), reduction, weights)
+    return _reduce(_kl_rows(a, b), reduction, weights)
+
+
+def _kl_rows(a: Array, b: Array) -> Array:
+    """The row sums of :func:`kl`'s terms from log-probabilities ``a = log p``, ``b = log q``."""
+    o = ops(a)
+    pr, qr = o.exp(a), o.exp(b)
     pos = pr != 0  # not "> 0": a NaN must propagate, never be masked as an empty class
-    d = o.where(pos, Q.log_probs - o.where(pos, P.log_probs, o.zeros_like(P.log_probs)), o.zeros_like(P.log_probs))
-    small = o.clip(d, -1.0, 1.0)  # clipped so the unused branch never produces inf (or a NaN gradient)
+    d = o.where(pos, b - o.where(pos, a, o.zeros_like(a)), o.zeros_like(a))
+    small = o.clip(d, -1.0, 1.0)  # clipped so the unused branch never produces inf
     near = pr * (o.expm1(small) - small)
     with _quiet_log():
         far = qr - pr - pr * d
-    term = o.where(pos, o.where(o.abs(d) < 1.0, near, far), qr)
-    return _reduce(o.sum(term), reduction, weights)
+    return o.sum(o.where(pos, o.where(o.abs(d) < 1.0, near, far), qr))
+
+
+if torch is not None:
+
+    class _KLFunction(torch.autograd.Function):
+        r""":func:`_kl_rows` with its gradient in closed form, so training does not record the branches of
+        the accurate sum: for :math:`f = \sum_i [q_i - p_i - p_i (b_i - a_i)]`,
+        :math:`\partial f/\partial a_i = p_i (a_i - b_i)` (0 where :math:`p_i = 0`) and
+        :math:`\partial f/\partial b_i = q_i - p_i`."""
+
+        @staticmethod
+        def forward(ctx: Any, a: "torch.Tensor", b: "torch.Tensor") -> "torch.Tensor":
+            ctx.save_for_backward(a, b)
+            return _kl_rows(a, b)
+
+        @staticmethod
+        @torch.autograd.function.once_differentiable
+        def backward(ctx: Any, g: "torch.Tensor") -> tuple["torch.Tensor", "torch.Tensor"]:
+            a, b = ctx.saved_tensors
+            pr, qr = a.exp(), b.exp()
+            g = g.unsqueeze(-1)
+            grad_a = g * torch.where(pr != 0, pr * (a - b), torch.zeros_like(pr))
+            return grad_a, g * (qr - pr)
 
 
 def cross_entropy(p: Categorical | Any, q: Categorical | Any, *, reduction: Reduction = "none", weights: Any = None) -> Array:

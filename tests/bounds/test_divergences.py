@@ -171,3 +171,29 @@ def test_accepted_rows_are_renormalised_and_kl_is_termwise_nonnegative():
     assert np.all(kl(q, q) == 0.0)
     r = q * np.exp(1e-9 * np.random.default_rng(1).normal(size=q.shape))
     assert np.all(kl(q, r / r.sum(-1, keepdims=True)) > 0)
+
+
+def test_kl_closed_form_gradient_matches_autograd_of_the_plain_sum():
+    """kl's training path (a closed-form backward) gives the value of the no-grad path and the gradient autograd
+    gives for the plain sum p (log p - log q), also where p has an exact zero."""
+    from bounds import kl
+
+    g = torch.Generator().manual_seed(1)
+    zp = torch.randn(6, 4, generator=g, dtype=torch.float64)
+    zp[:, 0] = -torch.inf  # p_0 = 0 exactly
+    zq = torch.randn(6, 4, generator=g, dtype=torch.float64)
+    grads = []
+    for plain in (False, True):
+        a, b = zp.clone().requires_grad_(True), zq.clone().requires_grad_(True)
+        P, Q = Categorical.from_logits(a), Categorical.from_logits(b)
+        if plain:
+            pos = P.probs > 0
+            lp = torch.where(pos, P.log_probs, torch.zeros_like(P.log_probs))  # no -inf in the unused branch
+            v = torch.where(pos, P.probs * (lp - Q.log_probs), torch.zeros_like(lp)).sum(-1)
+        else:
+            v = kl(P, Q)
+            with torch.no_grad():
+                torch.testing.assert_close(v, kl(Categorical.from_logits(zp), Categorical.from_logits(zq)), rtol=0, atol=0)
+        (v * torch.arange(1.0, 7.0, dtype=torch.float64)).sum().backward()
+        grads.append((a.grad[:, 1:], b.grad))
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-12, atol=1e-14)
