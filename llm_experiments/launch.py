@@ -13,13 +13,16 @@ Jobs write one run folder at once; that is safe by construction (``pipeline.run`
 appended as locked batches and read back first-copy-wins, so a unit run twice counts once; stages
 are published first-copy-wins; the summary is rebuilt from ``results.jsonl`` under a lock. A
 launch into a folder that already holds results submits only the units still missing, so
-re-running the same command after failed or timed-out jobs resumes the grid.
+re-running the same command after failed or timed-out jobs resumes the grid. A Slurm job that dies
+without a result is reported as failed even where ``sacct`` has no accounting to say so (:func:`wait_for`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -112,17 +115,60 @@ def launch(config: Config | str | Path, out: str | Path, launcher: str = "local"
          + (f" (ids {' '.join(h.job_id for h in handles)}, logs in {out / JOBS_DIR})" if handles else ""))
     if not wait:
         return summarize(cfg, out)
-    failed = []
-    for h, keys in zip(handles, jobs):
-        try:
-            h.result()
-        except Exception as err:  # a job's failure is reported after every job has ended
-            failed.append(f"job {h.job_id} ({len(keys)} units): {str(err).strip().splitlines()[-1]}")
+    failed = wait_for(handles, [len(keys) for keys in jobs], slurm=launcher == "slurm")
     summary = summarize(cfg, out)
     if failed:
         _say(f"{len(failed)} of {len(handles)} job(s) failed (logs in {out / JOBS_DIR}); rerun the same command "
              "to retry their units:\n  " + "\n  ".join(failed))
     return summary
+
+
+#: Slurm job states of a job that can still produce its result.
+ACTIVE_STATES = frozenset({"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "REQUEUE_HOLD",
+                           "REQUEUE_FED", "RESIZING", "SIGNALING", "STAGE_OUT", "STOPPED", "RESV_DEL_HOLD"})
+
+
+def wait_for(handles: list[Any], units: list[int], *, slurm: bool, poll_s: float = 2.0,
+             grace_s: float = 60.0) -> list[str]:
+    """Wait until every job has ended; one line per failed job.
+
+    A job ends when submitit sees its result or its failure. On Slurm, a job that has left the queue
+    (:func:`slurm_active` is False) without a result for ``grace_s`` seconds (time for the result file to
+    reach a shared file system) also counts as failed: without an accounting database, ``sacct`` cannot
+    report a job that was killed or ran out of memory, and submitit would wait for it forever.
+    """
+    failed: list[str] = []
+    pending = dict(enumerate(handles))
+    left_at: dict[int, float] = {}
+    while pending:
+        for i, h in list(pending.items()):
+            if h.done():
+                del pending[i]
+                try:
+                    h.result()
+                except Exception as err:  # a job's failure is reported after every job has ended
+                    failed.append(f"job {h.job_id} ({units[i]} units): {str(err).strip().splitlines()[-1]}")
+            elif slurm and not slurm_active(h.job_id):
+                if time.monotonic() - left_at.setdefault(i, time.monotonic()) > grace_s:
+                    del pending[i]
+                    failed.append(f"job {h.job_id} ({units[i]} units): left the Slurm queue without a result "
+                                  "(killed, out of memory or preempted?)")
+        if pending:
+            time.sleep(poll_s)
+    return failed
+
+
+def slurm_active(job_id: str) -> bool:
+    """Whether Slurm still lists ``job_id`` in a state that can produce its result (``squeue``); an
+    unanswered query counts as active, so a slow controller never fails a job."""
+    try:
+        out = subprocess.run(["squeue", "-h", "-j", str(job_id), "-o", "%T"], capture_output=True, text=True,
+                             timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return True
+    if out.returncode != 0:
+        return "invalid job id" not in out.stderr.lower()  # purged from the controller: gone
+    return any(state.strip() in ACTIVE_STATES for state in out.stdout.splitlines())
 
 
 def _say(line: str) -> None:

@@ -95,3 +95,46 @@ def test_launcher_refuses_user_errors_before_submitting(tmp_path: Path) -> None:
     with pytest.raises(UserError, match=r"\[runtime\]: device"):
         launch.launch(bad, out, "submitit-local")
     assert not (out / launch.JOBS_DIR).exists()
+
+
+class _FakeJob:
+    """A submitit job handle: done after ``polls`` calls of done(), then its result or its error."""
+
+    def __init__(self, job_id: str, polls: int, error: str | None = None, never: bool = False) -> None:
+        self.job_id, self.polls, self.error, self.never = job_id, polls, error, never
+
+    def done(self) -> bool:
+        self.polls -= 1
+        return not self.never and self.polls <= 0
+
+    def result(self) -> dict:
+        if self.error:
+            raise RuntimeError(f"Traceback...\n{self.error}")
+        return {}
+
+
+def test_wait_reports_failed_jobs_and_slurm_jobs_that_vanished(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job killed without a result never reads as done without accounting: leaving the queue fails it."""
+    gone = {"3_1"}
+    monkeypatch.setattr(launch, "slurm_active", lambda job_id: job_id not in gone)
+    jobs = [_FakeJob("3_0", 2), _FakeJob("3_1", 0, never=True), _FakeJob("3_2", 3, error="ValueError: boom")]
+    failed = launch.wait_for(jobs, [4, 4, 2], slurm=True, poll_s=0.01, grace_s=0.05)
+    assert sorted(failed) == ["job 3_1 (4 units): left the Slurm queue without a result (killed, out of memory or preempted?)",
+                              "job 3_2 (2 units): ValueError: boom"]
+    # without Slurm (local executor) the queue is never asked
+    monkeypatch.setattr(launch, "slurm_active", lambda job_id: pytest.fail("squeue asked for a local job"))
+    assert launch.wait_for([_FakeJob("1", 2)], [1], slurm=False, poll_s=0.01) == []
+
+
+def test_slurm_active_reads_squeue(monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    answers = {"1": (0, "RUNNING\n", ""), "2": (0, "", ""), "3": (0, "COMPLETED\n", ""),
+               "4": (1, "", "slurm_load_jobs error: Invalid job id specified"), "5": (1, "", "Socket timed out")}
+
+    def fake_run(cmd, **kw):
+        rc, out, err = answers[cmd[cmd.index("-j") + 1]]
+        return subprocess.CompletedProcess(cmd, rc, out, err)
+
+    monkeypatch.setattr(launch.subprocess, "run", fake_run)
+    assert [launch.slurm_active(j) for j in "12345"] == [True, False, False, False, True]

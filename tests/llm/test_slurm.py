@@ -37,3 +37,22 @@ def test_smoke_grid_as_slurm_jobs(tmp_path: Path) -> None:
     for r in recs:
         assert r["acc_strong"] == ref[r["key"]]["acc_strong"]
         assert r["err_strong"] == pytest.approx(ref[r["key"]]["err_strong"], abs=1e-6)
+
+
+def test_a_killed_job_is_reported_not_waited_for(tmp_path: Path) -> None:
+    """SIGKILL leaves no result; this Slurm has no accounting (sacct says nothing), so only the queue shows
+    that the job is gone: wait_for reports it instead of waiting for ever."""
+    import subprocess
+    import time
+
+    assert shutil.which("sbatch") and os.environ.get("SLURM_CONF"), "start Slurm first: scripts/slurm_local.sh start"
+    ex = launch.executor("slurm", tmp_path / "jobs", launch.JobOptions(timeout_min=10, partition="local"))
+    job = ex.submit(time.sleep, 600)  # importable in the job (a test module is not)
+    t0 = time.monotonic()
+    while not (tmp_path / "jobs" / f"{job.job_id}_0_log.out").exists():  # running: submitit has started in it
+        assert time.monotonic() - t0 < 120, "the job did not start"
+        time.sleep(0.5)
+    subprocess.run(["scancel", "--signal=KILL", "--full", job.job_id], check=True)
+    failed = launch.wait_for([job], [1], slurm=True, poll_s=1.0, grace_s=5.0)
+    assert failed == [f"job {job.job_id} (1 units): left the Slurm queue without a result (killed, out of memory or preempted?)"]
+    assert not list((tmp_path / "jobs").glob("*_result.pkl"))
