@@ -28,7 +28,7 @@ def _raw(losses: list[str], seeds: list[int]) -> dict:
         assets.minilm_path()
         data.read_movie_snippets()
         dataset, strong = "movie-pairs", "minilm"
-    except ValueError:  # includes revkl.runfolder.UserError
+    except ValueError:  # includes revkl_core.runfolder.UserError
         dataset, strong = "synthetic-pairs", "tiny-gpt2-wide"
     return {"name": "bench-last-layer",
             "data": {"dataset": dataset, "gt": 300, "weak": 300, "test": 300, "max_length": 64},

@@ -257,7 +257,7 @@ def section_agreement(dev: Any, tiny: bool) -> dict[str, Any]:
 
 
 def _write(path: Path, report: dict[str, Any]) -> None:
-    from revkl.runfolder import atomic_write_json
+    from revkl_core.runfolder import atomic_write_json
 
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(path, report, indent=2, allow_nan=True)

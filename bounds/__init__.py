@@ -4,7 +4,7 @@ Divergences and the weak-to-strong losses (`bounds.divergences`), instances and 
 with rounding-error bounds (`bounds.quantities`), theorems as checkable objects (`bounds.theorems`),
 certified solvers for the strong model's fit (`bounds.solvers`), a user's arrays checked
 (`bounds.check`), symbolic derivations (`bounds.derivations`). Imports no other revkl package
-(only revkl.runfolder, which sits below everything).
+(only revkl_core.runfolder, which sits below everything).
 """
 
 from bounds.divergences import (

@@ -23,7 +23,7 @@ from bounds.divergences import LOSS_DIRECTION
 from bounds.quantities import Instances, forward_misfit, gap, reverse_misfit
 from bounds.solvers import fit
 from bounds.theorems import CLASS_RESULTS, THEOREMS, applicable
-from revkl.runfolder import UserError
+from revkl_core.runfolder import UserError
 
 CLASSES = ("stochastic", "softmax", "mixture")
 FIT_ORDER = ("forward_kl", "ce", "reverse_kl", "rce")

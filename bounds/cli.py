@@ -45,15 +45,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _verify(args: argparse.Namespace) -> int:
     from bounds.verify import failed, format_table, unrefuted, verify, write_json
-    from revkl.runfolder import UserError, check_writable_file
+    from revkl_core.runfolder import UserError, check_writable_file
 
     if args.out:
         check_writable_file(args.out)
     if args.instances < 1:
         raise UserError(f"--instances: must be >= 1, got {args.instances}")
-    tty = sys.stderr.isatty()
-    report = verify(args.instances, args.seed, results=args.only, progress=not args.no_progress and tty,
-                    log=None if args.no_progress or tty else lambda line: print(line, file=sys.stderr, flush=True))
+    report = verify(args.instances, args.seed, results=args.only, progress=not args.no_progress)
     print(format_table(report))
     print(f"\n{report['_meta']['elapsed_s']:.1f} s for {args.instances} instances per result (seed {args.seed})")
     if args.out:
@@ -70,7 +68,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from bounds.check import check_arrays, exit_code, format_summary, load_array
-    from revkl.runfolder import UserError
+    from revkl_core.runfolder import UserError
 
     try:
         if (args.features is None) != (args.model_class is None):

@@ -19,7 +19,8 @@ from typing import Any, Callable
 import numpy as np
 
 from bounds.instances import sample_shape
-from revkl.runfolder import Progress, atomic_write_json
+from revkl_core.progress import Meter
+from revkl_core.runfolder import atomic_write_json
 from bounds.theorems import THEOREMS, CheckResult, Instances, NonTheorem, Theorem
 
 #: Non-theorem searches are capped: each certified softmax fit needs several Newton runs.
@@ -98,7 +99,7 @@ def verify(instances: int = 2000, seed: int = 0, results: list[str] | None = Non
     """Check every result on ``instances`` random instances each; returns the report dictionary.
 
     Batches of each result cycle through its instance families (``Theorem.families``) in order.
-    ``progress``: a progress bar (for a terminal); ``log``: progress lines every 30 s (for a log file).
+    ``progress``: a bar on a terminal, else progress lines every 30 s to ``log`` (default stderr).
     """
     if instances < 1:
         raise ValueError(f"instances must be >= 1, got {instances}")
@@ -115,8 +116,7 @@ def verify(instances: int = 2000, seed: int = 0, results: list[str] | None = Non
         plan += [(name, fams[i % len(fams)], min(BATCH, total - s)) for i, s in enumerate(range(0, total, BATCH))]
     tallies = {name: _Tally(THEOREMS[name]) for name in names}
     start = time.perf_counter()
-    bar = _progress(len(plan), progress)
-    lines = Progress("verify", len(plan), log, unit="batches") if log is not None else None
+    meter = Meter("verify", len(plan), "batches", show=progress, emit=log)
     for name, family, size in plan:
         k, n = sample_shape(rng)
         thm = THEOREMS[name]
@@ -129,11 +129,8 @@ def verify(instances: int = 2000, seed: int = 0, results: list[str] | None = Non
             flagged = res.hypotheses_met & ~res.holds
             score = np.where(res.holds, -res.slack, res.violation)
         tallies[name].add(res, inst, flagged, score, family)
-        bar.update(1)
-        bar.set_postfix_str(name)
-        if lines is not None:
-            lines.update(1)
-    bar.close()
+        meter.update(1, note=name)
+    meter.close()
     report: dict[str, Any] = {}
     prng = np.random.default_rng(seed + 1)
     for name, t in tallies.items():
@@ -161,7 +158,7 @@ def unrefuted(report: dict[str, Any]) -> list[str]:
 
 
 def write_json(report: dict[str, Any], path: str | os.PathLike[str]) -> None:
-    """Write the report atomically (revkl.runfolder); check the path first with revkl.runfolder.check_writable_file."""
+    """Write the report atomically (revkl_core.runfolder); check the path first with revkl_core.runfolder.check_writable_file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(path, report, allow_nan=True)
@@ -190,9 +187,3 @@ def format_table(report: dict[str, Any]) -> str:
         rows.append(f"{name:<20} {v['kind']:<11} {v['instances']:>9} {v['hypotheses_met']:>9} {v['violations']:>10} "
                     f"{v['max_violation']:>10.2e}  {label}{note}")
     return "\n".join(rows)
-
-
-def _progress(total: int, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="verify", unit="batch", disable=not enabled, leave=False)

@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_figures(args: argparse.Namespace) -> int:
     """Handler: render, print what was made and skipped; exit 0 even when everything was skipped."""
     from figures.render import render_all
-    from revkl.runfolder import UserError
+    from revkl_core.runfolder import UserError
 
     try:
         report = render_all(args.results, args.out, toy=not args.no_toy, force=args.force,

@@ -29,8 +29,8 @@ from typing import Any, Hashable, Iterable
 
 from figures.results_io import RunData
 from llm_experiments import results as llm_results
-from revkl import stats
-from revkl.runfolder import UserError
+from revkl_core import stats
+from revkl_core.runfolder import UserError
 
 #: (reverse loss, forward loss) compared head to head in C5 and C6.
 PAIRS: tuple[tuple[str, str], ...] = (("reverse_kl", "forward_kl"), ("rce", "ce"))
@@ -67,7 +67,7 @@ class Study:
 
 def weak_ceiling_gaps(study: Study) -> dict[str, dict[str, Any]]:
     """Per setting (LLM pair): the ceiling - weak accuracy gap in points with its t-interval over seeds
-    (:meth:`revkl.stats.Interval.to_dict`), one value per split; ``significant`` when the interval lies above 0
+    (:meth:`revkl_core.stats.Interval.to_dict`), one value per split; ``significant`` when the interval lies above 0
     (never with one split or zero spread: nothing to judge it by)."""
     out = {}
     for setting, values in study.baselines.items():

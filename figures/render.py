@@ -17,7 +17,7 @@ from figures.plot_toy import render_figure1
 from figures.results_io import BOUNDS_FILE, LLM_DIR, SYNTHETIC_DIR, ResultSet, load_result_set
 from figures.scorecard import build_scorecard, render_json, render_markdown
 from figures.style import write_text
-from revkl.runfolder import UserError
+from revkl_core.runfolder import UserError
 
 Draw = Callable[[Any, Path], list[Path]]
 

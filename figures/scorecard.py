@@ -13,10 +13,10 @@ Theory rows (C1-C4: ``bounds.json`` and the simulator's certified checks):
 Empirical rows (C5, C6; :func:`empirical_rows`), one per study (the synthetic run; each LLM run
 folder and dataset), one pooled over the LLM studies and one over all studies. Each (reverse,
 forward) loss pair is compared over matched units (:mod:`figures.matched`) by
-:func:`revkl.stats.paired` (mean paired difference in points of accuracy, its 95% t-interval, the
+:func:`revkl_core.stats.paired` (mean paired difference in points of accuracy, its 95% t-interval, the
 two-sided paired t-test p-value; Wilcoxon and sign-test p-values are kept in the JSON), Holm-adjusted across the pairs that feed the claim
-(:func:`revkl.stats.adjust`); each comparison gets :func:`revkl.stats.verdict` and the claim
-:func:`revkl.stats.combine`:
+(:func:`revkl_core.stats.adjust`); each comparison gets :func:`revkl_core.stats.verdict` and the claim
+:func:`revkl_core.stats.combine`:
 
 * **holds**: every comparison is significant (Holm-adjusted p < 0.05) in the claimed direction;
 * **not reproduced**: some comparison is significant in the opposite direction;
@@ -43,7 +43,7 @@ from bounds.theorems import CERTIFIED, REALIZABLE
 from figures.matched import (CLEAN, Obs, Study, Units, clean_pairs, drop_pairs, llm_studies, synthetic_study,
                              weak_ceiling_gaps)
 from figures.results_io import BOUNDS_FILE, ResultSet, RunData
-from revkl import stats
+from revkl_core import stats
 
 
 class Verdict(str, Enum):
@@ -58,7 +58,7 @@ class Verdict(str, Enum):
 @dataclass
 class ClaimRow:
     """One line of the scorecard; empirical rows also carry their study, the paired comparisons
-    (``effects``: :meth:`revkl.stats.Paired.to_dict` in points of accuracy, plus ``comparison`` and
+    (``effects``: :meth:`revkl_core.stats.Paired.to_dict` in points of accuracy, plus ``comparison`` and
     ``verdict``) and, for LLM studies, the weak-ceiling gap per pair (``gaps``)."""
 
     claim_id: str
@@ -308,7 +308,7 @@ POOLED_LLM, POOLED_ALL = "language models, pooled", "all studies, pooled"
 def judge(claim: str, pairs: Units) -> tuple[Verdict, list[dict[str, Any]]]:
     """One claim's family in one study (or pooled): a paired t-test per (reverse, forward) pair on the
     matched units (accuracies in points), Holm across the family, three outcomes per comparison, and the
-    claim's verdict :func:`revkl.stats.combine` (holds only when every comparison holds)."""
+    claim's verdict :func:`revkl_core.stats.combine` (holds only when every comparison holds)."""
     if not pairs:
         return Verdict.NOT_MEASURED, []
     label = EFFECTS[claim][0]

@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from revkl.runfolder import atomic_write, atomic_write_text  # noqa: E402
+from revkl_core.runfolder import atomic_write, atomic_write_text  # noqa: E402
 
 #: Okabe & Ito (2008), "Color Universal Design": distinguishable under the common colour deficiencies.
 OKABE_ITO: dict[str, str] = {
@@ -132,7 +132,7 @@ def new_mosaic(layout: list[list[str]], height: float) -> tuple[Figure, dict[str
 def save_figure(fig: Figure, out_dir: str | os.PathLike[str], name: str) -> list[Path]:
     """Write ``name.pdf`` (vector) and ``name.png`` (200 dpi) into ``out_dir`` and close the figure.
 
-    Each file is written by :func:`revkl.runfolder.atomic_write`, so a killed run never leaves a
+    Each file is written by :func:`revkl_core.runfolder.atomic_write`, so a killed run never leaves a
     truncated image under the final name. Returns the two paths.
     """
     if not name or any(sep in name for sep in ("/", "\\")):
@@ -153,7 +153,7 @@ def save_figure(fig: Figure, out_dir: str | os.PathLike[str], name: str) -> list
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """Write a text output with :func:`revkl.runfolder.atomic_write_text` (its folder created); return its path."""
+    """Write a text output with :func:`revkl_core.runfolder.atomic_write_text` (its folder created); return its path."""
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(final, text)

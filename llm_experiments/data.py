@@ -30,7 +30,7 @@ from typing import Any, Callable
 import numpy as np
 
 from llm_experiments.config import DataConfig
-from revkl.runfolder import UserError
+from revkl_core.runfolder import UserError
 
 log = logging.getLogger("llm_experiments")
 

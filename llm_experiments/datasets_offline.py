@@ -27,7 +27,7 @@ from pathlib import Path
 
 from llm_experiments.config import DataConfig
 from llm_experiments.data import TaskData, _options, parts_from_examples, register
-from revkl.runfolder import UserError
+from revkl_core.runfolder import UserError
 
 SMS_FILE = ("data", "sms-spam.csv")
 BBC_DIR = ("bbcnews", "data")

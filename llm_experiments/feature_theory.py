@@ -30,7 +30,7 @@ T4-T6 can be measured. For each weak -> strong pair of a finished run folder ``D
   and again for gamma-floored predictions :math:`F_\gamma = (1-\gamma)F + \gamma/k` (``floored``).
 
 Records (one per pair, split, class and loss) are appended to ``DIR/theory.jsonl`` with
-``revkl.runfolder.append_batch``, one batch per (pair, split, class), whose id hashes the schema, the
+``revkl_core.runfolder.append_batch``, one batch per (pair, split, class), whose id hashes the schema, the
 head's parameters, the config and the content of the cache files: a rerun skips done work. Readers
 take the latest record per (pair, split, class, loss) of the current schema (:func:`current_records`).
 Fields: :data:`RECORD_FIELDS`.
@@ -50,8 +50,8 @@ from bounds import LOSS_DIRECTION
 from bounds.classes import ModelClass, SoftmaxLinearClass, StochasticMatrixClass
 from bounds.solvers import Fit, fit
 from bounds.theorems import THEOREMS, CheckResult, Instances, breaks
-from revkl import runfolder
-from revkl.runfolder import UserError
+from revkl_core import runfolder
+from revkl_core.runfolder import UserError
 
 THEORY_FILE = "theory.jsonl"
 CLASSES = ("softmax", "convex")

@@ -29,7 +29,7 @@ from typing import Any
 from llm_experiments import results
 from llm_experiments.config import Config, load_config
 from llm_experiments.pipeline import plan_units, prepare, run
-from revkl.runfolder import UserError
+from revkl_core.runfolder import UserError
 
 LAUNCHERS = ("local", "submitit-local", "slurm")
 JOBS_DIR = "jobs"  # submitit's pickles and per-job logs, inside the run folder

@@ -61,7 +61,7 @@ from llm_experiments.losses import distribution, ground_truth
 from llm_experiments.models import MODELS, load_scorer, load_tokenizer, resolve
 from llm_experiments.noise import corrupt
 from llm_experiments.train import agree, barrier, collate, combine, distributed, encode_texts, fit, tokenize
-from revkl.runfolder import (UserError, locked, atomic_write_json, atomic_write_text,
+from revkl_core.runfolder import (UserError, locked, atomic_write_json, atomic_write_text,
                              canonical_json, content_digest, prepare_out_dir, publish_once)
 
 log = logging.getLogger("llm_experiments")

@@ -31,7 +31,7 @@ from llm_experiments.config import Config, normalize_noise
 from llm_experiments.data import PARTS
 from llm_experiments.models import ModelSpec, resolve
 from llm_experiments.pipeline import load_study, split_seed
-from revkl.runfolder import UserError
+from revkl_core.runfolder import UserError
 
 CHARS_PER_TOKEN = 4
 HUB_DATASETS = ("hh-rlhf", "cai-harmless")

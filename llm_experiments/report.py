@@ -2,8 +2,8 @@
 
 Reads only the run folder (the records of the units its latest run planned, through
 :mod:`llm_experiments.results`); writes ``DIR/report.md`` atomically and returns the same text.
-Every interval is the 95% Student-t interval over seeds (``revkl.stats.t_interval``); the win
-table is ``revkl.stats.paired`` over matched units (same data, pair, seed, split and noise).
+Every interval is the 95% Student-t interval over seeds (``revkl_core.stats.t_interval``); the win
+table is ``revkl_core.stats.paired`` over matched units (same data, pair, seed, split and noise).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from llm_experiments import results
 from llm_experiments.config import load_config
-from revkl.runfolder import UserError, atomic_write_text
+from revkl_core.runfolder import UserError, atomic_write_text
 
 log = logging.getLogger("llm_experiments")
 

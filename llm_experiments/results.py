@@ -2,9 +2,9 @@ r"""Run folders of ``revkl llm run``: the record fields, and the readers figures
 
 A run folder ``DIR`` holds
 
-* ``config.toml``   the resolved config (every default filled in; ``revkl.runfolder.dumps_toml``);
+* ``config.toml``   the resolved config (every default filled in; ``revkl_core.runfolder.dumps_toml``);
 * ``results.jsonl`` one batch of one record per finished weak-to-strong unit (one weak->strong pair,
-  one loss, one seed, one noise setting), written by ``revkl.runfolder.append_batch`` with the
+  one loss, one seed, one noise setting), written by ``revkl_core.runfolder.append_batch`` with the
   unit key as batch id and read by :func:`load_results` (``runfolder.read_records``): a torn
   last write is ignored, a unit written twice counts once;
 * ``summary.json``  the aggregate, rewritten atomically after every unit;
@@ -79,7 +79,7 @@ read only these records, so records left from an edited input never mix in), ``i
 :func:`wins_by_noise`), ``compute_s`` (seconds of compute behind every stage and unit in the folder,
 whichever call did it), ``last_call_s`` (wall time of the latest ``run`` call), ``calls_s`` (wall
 time of every call so far, summed), ``updated_at``. Intervals are 95% Student-t intervals over seeds
-(``revkl.stats``); null where n = 1.
+(``revkl_core.stats``); null where n = 1.
 """
 
 from __future__ import annotations
@@ -90,8 +90,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable
 
-from revkl.runfolder import UserError, append_batch, read_records
-from revkl.stats import paired, t_interval
+from revkl_core.runfolder import UserError, append_batch, read_records
+from revkl_core.stats import paired, t_interval
 
 RESULTS_FILE = "results.jsonl"
 SUMMARY_FILE = "summary.json"
@@ -150,7 +150,7 @@ def current_records(run_dir: str | Path) -> list[dict[str, Any]]:
 
 
 def _interval(values: list[float], prefix: str) -> dict[str, Any]:
-    """``{prefix_mean, prefix_lo, prefix_hi}`` from ``revkl.stats.t_interval`` (None bounds for n = 1)."""
+    """``{prefix_mean, prefix_lo, prefix_hi}`` from ``revkl_core.stats.t_interval`` (None bounds for n = 1)."""
     if not values:
         return {f"{prefix}_mean": None, f"{prefix}_lo": None, f"{prefix}_hi": None}
     iv = t_interval(values)
@@ -235,7 +235,7 @@ def reverse_wins(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, int]]
 
 
 def wins_by_noise(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Reverse vs forward per (dataset, pair, noise setting): ``revkl.stats.paired`` over matched units.
+    """Reverse vs forward per (dataset, pair, noise setting): ``revkl_core.stats.paired`` over matched units.
 
     Row fields: ``dataset``, ``data_name``, ``pair``, ``noise_kind``, ``noise_level``, ``alpha``,
     ``comparison`` (``"reverse_kl>forward_kl"`` or ``"rce>ce"``), ``n``, ``mean_diff`` (accuracy of

@@ -5,14 +5,14 @@ seed draws its own split and retrains the weak model and the ceiling; with ``"he
 one split and no interval):
 
 * weak and ceiling test accuracy, and the gap :math:`g_s = \mathrm{acc}_{ceil,s} - \mathrm{acc}_{weak,s}`,
-  each a mean with its 95% Student-t interval (:func:`revkl.stats.t_interval`); the gap is
+  each a mean with its 95% Student-t interval (:func:`revkl_core.stats.t_interval`); the gap is
   **significant** when the interval's lower end is above 0, and a study without a significant
   gap is reported but should not feed a claim (PGR divides by the gap);
 * per noise level and loss: strong-student accuracy and PGR, mean [95% t-interval] over seeds.
 
 :func:`compare_runs` sets two runs of the same study side by side (e.g. ``feature_bf16`` on and
 off): over the units both ran (same pair, noise, loss, seed), the paired difference of the
-strong-student accuracy, and per split of the weak and ceiling accuracies (:func:`revkl.stats.paired`).
+strong-student accuracy, and per split of the weak and ceiling accuracies (:func:`revkl_core.stats.paired`).
 
 ``python -m llm_experiments.suite DIR [DIR ...]`` prints the tables as Markdown;
 ``python -m llm_experiments.suite --compare A B`` prints the comparison of run A minus run B.
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from llm_experiments import results
-from revkl.stats import Interval, Paired, paired, t_interval
+from revkl_core.stats import Interval, Paired, paired, t_interval
 
 LOSSES = ("forward_kl", "reverse_kl", "ce", "rce")
 

@@ -22,7 +22,7 @@ A single CPU process uses plain
 PyTorch (no ``Accelerator``); otherwise the process holds one ``Accelerator`` and releases each
 finished run's model and optimiser with its supported ``free_memory()``.
 
-Long loops log ``done/total, rate, ETA`` lines (:class:`revkl.runfolder.Progress`) when stderr
+Long loops log ``done/total, rate, ETA`` lines (:class:`revkl_core.progress.Meter`) when stderr
 is not a terminal (a log file, a cluster job); on a terminal they show a progress bar.
 """
 
@@ -32,38 +32,18 @@ import contextlib
 import logging
 import math
 import os
-import sys
 from typing import Any, Callable
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from bounds import Categorical
 from llm_experiments.config import TrainConfig
 from llm_experiments.losses import distribution, objective
-from revkl.runfolder import Progress, UserError
+from revkl_core.progress import Meter
+from revkl_core.runfolder import UserError
 
 log = logging.getLogger("llm_experiments")
-
-
-class _Meter:
-    """A progress bar on a terminal, else periodic ``Progress`` log lines; nothing when ``show`` is False."""
-
-    def __init__(self, desc: str, total: int, unit: str, show: bool, interval: float) -> None:
-        tty = sys.stderr.isatty()
-        self.bar = tqdm(total=total, desc=desc, leave=False) if show and tty else None
-        self.lines = Progress(desc, total, log, interval=interval, unit=unit) if show and not tty else None
-
-    def update(self, n: int = 1) -> None:
-        if self.bar is not None:
-            self.bar.update(n)
-        if self.lines is not None:
-            self.lines.update(n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 # -- tokenisation and batches ------------------------------------------------------------------------
@@ -193,7 +173,7 @@ def fit(module: torch.nn.Module, logits_fn: Callable[[torch.nn.Module, np.ndarra
     model.train()
     target_lp = targets.log_probs
     done, step, last_losses = 0, 0, []
-    meter = _Meter(desc, micro_total, "batches", progress, progress_interval)
+    meter = Meter(desc, micro_total, "batches", show=progress, emit=log if progress else None, interval=progress_interval)
     while done < micro_total:
         batches = length_grouped_batches(lengths, cfg.batch_size, rng, cfg.group_by_length)
         last_losses = []
@@ -255,7 +235,7 @@ def encode_texts(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], ids: 
     else:
         ctx = contextlib.nullcontext()
     rank, world = distributed()
-    meter = _Meter(desc, len(ids), "texts", progress, progress_interval)
+    meter = Meter(desc, len(ids), "texts", show=progress, emit=log if progress else None, interval=progress_interval)
     for start in range(0, len(ids), batch_size)[rank::world]:
         chunk = order[start:start + batch_size]
         with ctx:

@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-from revkl.runfolder import UserError
+from revkl_core.runfolder import UserError
 
 #: Modules whose register() adds a subcommand (bounds, synthetic, llm, figures, reproduce), in help order.
 SUBCOMMANDS: list[str] = ["bounds.cli", "synthetic.cli", "llm_experiments.cli", "figures.cli", "revkl.reproduce"]

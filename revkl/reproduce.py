@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from revkl.runfolder import UserError, atomic_write_json
+from revkl_core.runfolder import UserError, atomic_write_json
 
 REPO = Path(__file__).resolve().parent.parent
 VERIFY_INSTANCES = 2000

@@ -14,7 +14,7 @@ from dataclasses import MISSING, asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from revkl.runfolder import UserError, config_hash, dumps_toml
+from revkl_core.runfolder import UserError, config_hash, dumps_toml
 
 #: Weak-label noise types and the interval their ``rate`` lies in (see :mod:`synthetic.weak`).
 #: Named apart from llm_experiments' ``flip`` (rolls the logits of an exact fraction) and ``shrink``
@@ -173,7 +173,7 @@ def load_config(path: str | Path) -> Config:
 
 
 def dump_toml(cfg: Config) -> str:
-    """The resolved config as TOML (:func:`revkl.runfolder.dumps_toml`; noise entries as inline tables)."""
+    """The resolved config as TOML (:func:`revkl_core.runfolder.dumps_toml`; noise entries as inline tables)."""
     d = cfg.to_dict()
     d["weak"]["noise"] = [{"type": t, "rate": r} for t, r in d["weak"]["noise"]]
     return dumps_toml(d)

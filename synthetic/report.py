@@ -1,6 +1,6 @@
 """Aggregates of a run (summary.json) and the text tables of ``revkl synthetic report``.
 
-Intervals are 95% Student-t intervals of the mean over tasks, from :func:`revkl.stats.t_interval`
+Intervals are 95% Student-t intervals of the mean over tasks, from :func:`revkl_core.stats.t_interval`
 (mean +- t_{n-1, 0.975} sd / sqrt(n)). The gain-vs-misfit slope is the least-squares slope of
 (err_w - err_sw) on the test misfit in the loss's direction.
 """
@@ -15,15 +15,15 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from revkl.runfolder import UserError, atomic_write_text
-from revkl.stats import t_interval
+from revkl_core.runfolder import UserError, atomic_write_text
+from revkl_core.stats import t_interval
 from synthetic import results as R
 from synthetic.config import Config
 from synthetic.heads import HEAD_CLASSES
 
 
 def mean_ci(values: Iterable[float | None]) -> tuple[float | None, list[float] | None]:
-    """Mean and 95% t-interval of the finite values (:func:`revkl.stats.t_interval`).
+    """Mean and 95% t-interval of the finite values (:func:`revkl_core.stats.t_interval`).
 
     (None, None) when there are none; the interval is None for a single value (no spread to estimate).
     """

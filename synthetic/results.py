@@ -2,7 +2,7 @@ r"""The result files of a synthetic run, their fields, and the readers figures/ 
 
 A run folder ``DIR`` holds ``config.toml`` (the resolved config), ``results.jsonl`` (one JSON
 record per (setting, task, loss, method), appended one chunk per batch by
-:func:`revkl.runfolder.append_batch`), ``summary.json`` (aggregates, written atomically) and ``log.txt``.
+:func:`revkl_core.runfolder.append_batch`), ``summary.json`` (aggregates, written atomically) and ``log.txt``.
 
 Notation (see DESIGN.md): :math:`\mathrm{Err}(F) = \mathbb{E}_x \mathrm{KL}(F^*(x)\,\|\,F(x))`;
 forward misfit :math:`\mathbb{E}\,\mathrm{KL}(F_w\|F_{sw})`, reverse misfit
@@ -72,7 +72,7 @@ Theorem checks (``bounds.theorems`` on the transfer set, the weak labels the str
   ``class_residual`` (float): max |F* - F_theta*| on the train set, theta* the truth's parameters
   on the strong features (0 exactly when F* is in the class: T4/T5's realizability hypothesis).
 
-Batch bookkeeping (the append/resume rule of :mod:`revkl.runfolder`)
+Batch bookkeeping (the append/resume rule of :mod:`revkl_core.runfolder`)
   ``batch`` (str): id of the chunk of tasks computed and appended together (one chunk = one
   batch); ``batch_size`` (int): how many records that batch holds.
 
@@ -91,7 +91,7 @@ Batch bookkeeping (the append/resume rule of :mod:`revkl.runfolder`)
   how many fail T4), ``t4_violation_rate`` (fraction with ``t4_slack < -t4_tolerance``,
   hypotheses or not), ``worst_slack`` (min ``t4_slack``), ``worst_violation`` (max of
   ``-t4_slack - t4_tolerance`` and 0), ``acc_sw_mean``, ``acc_sw_ci`` ([lo, hi] 95% Student-t
-  interval of :func:`revkl.stats.t_interval`; null with one task), ``acc_w_mean``, ``acc_ceiling_mean``, ``pgr_mean``, ``pgr_ci`` (the same, over the records with a PGR), ``gain_mean``,
+  interval of :func:`revkl_core.stats.t_interval`; null with one task), ``acc_w_mean``, ``acc_ceiling_mean``, ``pgr_mean``, ``pgr_ci`` (the same, over the records with a PGR), ``gain_mean``,
   ``misfit_mean``, ``epsilon_mean``, ``slope_gain_vs_misfit`` (least-squares slope of gain on
   misfit, test; null with fewer than 3 points).
 """
@@ -102,7 +102,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from revkl import runfolder
+from revkl_core import runfolder
 
 RESULTS_FILE = "results.jsonl"
 SUMMARY_FILE = "summary.json"
@@ -121,12 +121,12 @@ RECORD_FIELDS: tuple[str, ...] = (
 
 
 def append_chunk(run_dir: str | Path, chunk: str, records: list[dict[str, Any]]) -> None:
-    """Append one chunk's records to ``results.jsonl`` as one batch of :func:`revkl.runfolder.append_batch`."""
+    """Append one chunk's records to ``results.jsonl`` as one batch of :func:`revkl_core.runfolder.append_batch`."""
     runfolder.append_batch(Path(run_dir) / RESULTS_FILE, chunk, records)
 
 
 def load_results(run_dir: str | Path) -> list[dict[str, Any]]:
-    """All records of complete chunks in ``DIR/results.jsonl``, in file order (:func:`revkl.runfolder.read_records`)."""
+    """All records of complete chunks in ``DIR/results.jsonl``, in file order (:func:`revkl_core.runfolder.read_records`)."""
     return runfolder.read_records(Path(run_dir) / RESULTS_FILE)
 
 

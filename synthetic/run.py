@@ -2,7 +2,7 @@
 
 A chunk is (representation, head class, K, a range of tasks); it holds every noise level, loss
 and method of those tasks, so the weak supervisor and the ceiling are fitted once per chunk.
-A chunk's records are appended as one batch of :func:`revkl.runfolder.append_batch` (batch id =
+A chunk's records are appended as one batch of :func:`revkl_core.runfolder.append_batch` (batch id =
 chunk id) when it is complete; a rerun of the same command skips the chunks whose batch is in
 ``results.jsonl``, so a killed run resumes without redoing or losing work.
 """
@@ -14,14 +14,15 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
 from bounds.solvers import frank_wolfe_gap
 from bounds.theorems import Instances
-from revkl import runfolder
+from revkl_core import runfolder
+from revkl_core.progress import Meter
 from synthetic import results as R
 from synthetic.config import Config, dump_toml, loss_direction
 from synthetic.exact import EXACT_LOSSES, fit_exact
@@ -169,7 +170,7 @@ def run_chunk(cfg: Config, chunk: Chunk, world: World) -> list[dict[str, Any]]:
 def run_study(cfg: Config, out_dir: str | Path, progress: bool = True, max_chunks: int | None = None) -> dict[str, Any]:
     """Run (or resume) the study into ``out_dir``; write summary.json; return the summary.
 
-    ``progress``: a progress bar on a terminal, else a :class:`revkl.runfolder.Progress` line in
+    ``progress``: a progress bar on a terminal, else a :class:`revkl_core.progress.Meter` line in
     the log (and on stderr) every 30 s. ``max_chunks`` stops after that many new chunks (used to
     simulate an interrupted run).
     """
@@ -211,7 +212,7 @@ def _run_chunks(cfg: Config, out: Path, progress: bool, max_chunks: int | None) 
     R.log_line(out, f"{time.strftime('%Y-%m-%d %H:%M:%S')} run {cfg.name} hash {cfg.hash()}: {len(done)} chunks done, {len(todo)} to do")
     t0 = time.perf_counter()
     worlds: dict[tuple[str, float], World] = {}
-    bar, tick = _progress(cfg, out, len(todo), progress)
+    meter = _meter(cfg, out, len(todo), progress)
     try:
         for chunk in todo:
             key = (chunk.representation, chunk.rep_value)
@@ -221,10 +222,9 @@ def _run_chunks(cfg: Config, out: Path, progress: bool, max_chunks: int | None) 
             recs = run_chunk(cfg, chunk, worlds[key])
             R.append_chunk(out, chunk.id, recs)  # one chunk = one batch
             R.log_line(out, f"chunk {chunk.id}: {len(recs)} records in {time.perf_counter() - tc:.2f} s")
-            tick()
+            meter.update(1)
     finally:
-        if bar is not None:
-            bar.close()
+        meter.close()
     elapsed = time.perf_counter() - t0
     previous = _previous_compute(out)
     summary = summarise(cfg, R.load_results(out), elapsed_s=elapsed, compute_s=previous + elapsed)
@@ -232,21 +232,15 @@ def _run_chunks(cfg: Config, out: Path, progress: bool, max_chunks: int | None) 
     return summary
 
 
-def _progress(cfg: Config, out: Path, total: int, on: bool) -> tuple[Any, Callable[[], None]]:
-    """A tqdm bar on a terminal; otherwise Progress lines every 30 s into log.txt and stderr."""
-    if on and sys.stderr.isatty():
-        from tqdm import tqdm
-
-        bar = tqdm(total=total, desc=f"synthetic {cfg.name}", unit="chunk")
-        return bar, lambda: bar.update(1)
+def _meter(cfg: Config, out: Path, total: int, on: bool) -> Meter:
+    """A bar on a terminal; otherwise progress lines every 30 s into log.txt (and stderr when ``on``)."""
 
     def emit(line: str) -> None:
         R.log_line(out, line)
         if on:
             print(line, file=sys.stderr, flush=True)
 
-    p = runfolder.Progress(f"synthetic {cfg.name}", total, emit, unit="chunks")
-    return None, lambda: p.update(1)
+    return Meter(f"synthetic {cfg.name}", total, "chunks", show=on, emit=emit)
 
 
 def _previous_compute(out: Path) -> float:

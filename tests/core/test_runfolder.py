@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from revkl import runfolder as rf
+from revkl_core import runfolder as rf
 from revkl import cli
 
 # -- the JSONL rule ------------------------------------------------------------------------------------
@@ -164,17 +164,7 @@ def test_dumps_toml_round_trips(top, sections):
     assert tomllib.loads(rf.dumps_toml(data)) == data
 
 
-# -- progress and the one-line error ------------------------------------------------------------------------
-
-
-def test_progress_logs_at_the_interval_and_at_the_end():
-    lines: list[str] = []
-    p = rf.Progress("features", 10, lines.append, interval=3600, unit="texts")
-    for _ in range(9):
-        p.update()
-    assert lines == []
-    p.update()
-    assert len(lines) == 1 and lines[0].startswith("features: 10/10 texts (100%)") and "ETA 0s" in lines[0]
+# -- the one-line error ------------------------------------------------------------------------
 
 
 def _parser_raising(err: Exception):

@@ -1,4 +1,4 @@
-"""revkl.stats against scipy and known cases."""
+"""revkl_core.stats against scipy and known cases."""
 
 import math
 
@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats as sst
 
-from revkl import stats
+from revkl_core import stats
 
 
 def test_t_interval_on_three_seeds_has_the_student_width():

@@ -6,7 +6,7 @@
 * ``write_llm_run(...)`` / ``llm_run``: an LLM run folder written with ``llm_experiments.results.append_record``
   (effect size, seed spread and weak-ceiling gap chosen by the caller) and a summary built by that module's
   own ``accuracy_table`` / ``noise_table`` / ``reverse_wins``, plus a ``theory.jsonl`` (``write_theory``)
-  appended with ``revkl.runfolder.append_batch``.
+  appended with ``revkl_core.runfolder.append_batch``.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def _check(slack: float | None, failed: list[str], **extra: float) -> dict[str, 
 
 def write_theory(run: Path, rng: np.random.Generator) -> list[dict[str, Any]]:
     """theory.jsonl records (the fields figures/plot_llm_theory.py reads) for both head classes and every loss."""
-    from revkl.runfolder import append_batch
+    from revkl_core.runfolder import append_batch
 
     out = []
     for kind in ("softmax-linear", "probability-convex"):
@@ -151,7 +151,7 @@ def write_llm_run(run: Path, *, dataset: str = "movie-pairs", pairs: tuple[str, 
     losses) - level * ``slope`` (reverse, forward) + ``spread`` * N(0, 1).
     """
     from llm_experiments import results as R
-    from revkl.runfolder import atomic_write_json
+    from revkl_core.runfolder import atomic_write_json
 
     run.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(rng_seed)

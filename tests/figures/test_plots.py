@@ -12,7 +12,7 @@ from figures.plot_toy import draw_figure1
 from figures.results_io import load_result_set
 from figures.style import save_figure, new_figure
 from figures.toy_fits import fit_categorical, fit_mixture
-from revkl import stats
+from revkl_core import stats
 
 
 def _check(paths: list[Path], names: set[str]) -> None:

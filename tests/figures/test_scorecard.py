@@ -30,8 +30,8 @@ from figures.scorecard import (
     render_markdown,
     theorem_status,
 )
-from revkl import stats
-from revkl.runfolder import UserError
+from revkl_core import stats
+from revkl_core.runfolder import UserError
 
 
 def _row(rows, cid: str, evidence: str = "certified theory check"):
@@ -298,7 +298,7 @@ def test_c2_names_t3_as_the_projects_own_bound(make_verify) -> None:
 def test_real_feature_rows_come_from_theory_records(tmp_path: Path) -> None:
     """C1/C3/C4 on language-model features: T4 at F° for certified fits, T1-T3 informativeness, read from theory.jsonl."""
     from figures.scorecard import REAL_FEATURES, real_feature_rows
-    from revkl.runfolder import append_batch, read_records
+    from revkl_core.runfolder import append_batch, read_records
 
     run = tmp_path / "llm" / "movie"
     run.mkdir(parents=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from revkl.cli import main
-from revkl.runfolder import dumps_toml
+from revkl_core.runfolder import dumps_toml
 
 
 def _rows(n: int = 60) -> list[dict]:

@@ -8,7 +8,7 @@ import pytest
 
 from llm_experiments.config import DataConfig
 from llm_experiments.data import load_dataset, read_movie_snippets
-from revkl.runfolder import UserError
+from revkl_core.runfolder import UserError
 
 
 def _write(path: Path, rows: list) -> Path:

@@ -16,7 +16,7 @@ from llm_experiments import feature_theory as ft
 from llm_experiments.config import config_from_dict, to_toml
 from llm_experiments.pipeline import features_key, input_digests, load_study, split_stage_key
 from revkl.cli import main
-from revkl.runfolder import UserError
+from revkl_core.runfolder import UserError
 
 SMOKE = Path(__file__).resolve().parents[2] / "llm_experiments" / "configs" / "smoke.toml"
 

@@ -9,7 +9,7 @@ import pytest
 
 from llm_experiments import launch, pipeline, results
 from llm_experiments.config import config_from_dict
-from revkl.runfolder import UserError, append_batch
+from revkl_core.runfolder import UserError, append_batch
 
 SMOKE = Path(__file__).resolve().parents[2] / "llm_experiments" / "configs" / "smoke.toml"
 

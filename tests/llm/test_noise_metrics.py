@@ -62,7 +62,7 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from llm_experiments.config import config_from_dict, load_config, to_toml  # noqa: E402
-from revkl.runfolder import UserError  # noqa: E402
+from revkl_core.runfolder import UserError  # noqa: E402
 
 _rates = st.floats(0.0, 0.5, allow_nan=False)
 

@@ -11,7 +11,7 @@ from llm_experiments import results
 from llm_experiments.config import config_from_dict, load_config
 from llm_experiments.pipeline import plan_units, run
 from llm_experiments.report import report
-from revkl.runfolder import UserError, dumps_toml
+from revkl_core.runfolder import UserError, dumps_toml
 
 CONFIGS = Path(__file__).resolve().parents[2] / "llm_experiments" / "configs"
 SMOKE = CONFIGS / "smoke.toml"

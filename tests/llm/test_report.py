@@ -5,8 +5,8 @@ from pathlib import Path
 from llm_experiments import results
 from llm_experiments.config import config_from_dict, to_toml
 from llm_experiments.report import format_report
-from revkl.runfolder import atomic_write_json
-from revkl.stats import paired, t_interval
+from revkl_core.runfolder import atomic_write_json
+from revkl_core.stats import paired, t_interval
 
 LEVELS = (0.0, 0.3)
 

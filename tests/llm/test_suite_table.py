@@ -6,7 +6,7 @@ import pytest
 from scipy import stats
 
 from llm_experiments.suite import LOSSES, gap, study_table
-from revkl.runfolder import append_batch
+from revkl_core.runfolder import append_batch
 
 
 def _records(weak: list[float], ceiling: list[float]) -> list[dict]:

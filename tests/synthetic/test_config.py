@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from revkl.runfolder import UserError
+from revkl_core.runfolder import UserError
 from synthetic.config import config_from_dict, dump_toml, load_config
 from tests.synthetic.conftest import tiny_dict
 

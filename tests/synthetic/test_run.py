@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from revkl.runfolder import UserError
+from revkl_core.runfolder import UserError
 from synthetic import results as R
 from synthetic.config import load_config
 from synthetic.report import report

@@ -1,4 +1,4 @@
-"""The run-folder core every study uses (stdlib only, at the bottom of the import graph).
+"""The run-folder core every study uses (stdlib only; part of the ground floor, revkl_core).
 
 A run folder holds ``config.toml``, ``results.jsonl``, ``summary.json`` and ``log.txt``; this module
 owns the mechanisms behind them, once:
@@ -20,8 +20,6 @@ owns the mechanisms behind them, once:
   resume. :func:`content_digest` hashes the *content* of a local file or folder, so a cache key that
   includes it changes when the data or the model on disk changes.
 * **TOML.** :func:`dumps_toml` is the one TOML writer (``tomllib`` reads it back to equal values).
-* **Progress.** :class:`Progress` logs ``done/total, rate, ETA`` lines at a fixed interval, so long
-  work is never silent in a log file or a cluster job.
 """
 
 from __future__ import annotations
@@ -30,11 +28,9 @@ import contextlib
 import fcntl
 import hashlib
 import json
-import logging
 import math
 import os
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
@@ -340,36 +336,3 @@ def dumps_toml(data: Mapping[str, Any]) -> str:
             body = [f"{_toml_key(kk)} = {_toml_value(vv, f'{k}.{kk}')}" for kk, vv in v.items() if vv is not None]
             sections.append("\n".join([f"[{_toml_key(k)}]", *body]))
     return "\n\n".join(["\n".join(top), *sections]).lstrip("\n") + "\n"
-
-
-# -- progress -----------------------------------------------------------------------------------------
-
-
-class Progress:
-    """Log ``what: done/total (pct), rate, ETA`` every ``interval`` seconds (and once at the end).
-
-    Meant for work that runs for minutes where no terminal shows a progress bar (a log file, a
-    cluster job): call :meth:`update` with the number of items just finished.
-    """
-
-    def __init__(self, what: str, total: int, logger: logging.Logger | Callable[[str], None],
-                 interval: float = 30.0, unit: str = "items") -> None:
-        self.what, self.total, self.unit, self.interval = what, total, unit, interval
-        self._emit = logger.info if isinstance(logger, logging.Logger) else logger
-        self.done = 0
-        self._start = self._last = time.monotonic()
-
-    def update(self, n: int = 1) -> None:
-        self.done += n
-        now = time.monotonic()
-        if now - self._last >= self.interval or self.done >= self.total:
-            self._last = now
-            self._emit(self.line(now))
-
-    def line(self, now: float | None = None) -> str:
-        elapsed = (time.monotonic() if now is None else now) - self._start
-        rate = self.done / elapsed if elapsed > 0 else 0.0
-        left = (self.total - self.done) / rate if rate > 0 else math.inf
-        eta = "?" if math.isinf(left) else f"{left:.0f}s"
-        pct = 100.0 * self.done / self.total if self.total else 100.0
-        return f"{self.what}: {self.done}/{self.total} {self.unit} ({pct:.0f}%), {rate:.1f} {self.unit}/s, ETA {eta}"
