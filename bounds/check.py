@@ -22,7 +22,8 @@ from bounds.classes import MixtureClass, ModelClass, SoftmaxLinearClass, Stochas
 from bounds.divergences import LOSS_DIRECTION
 from bounds.quantities import Instances, forward_misfit, gap, reverse_misfit
 from bounds.solvers import fit
-from bounds.theorems import CLASS_RESULTS, THEOREMS, applicable
+from bounds.rigorous import confirm
+from bounds.theorems import CLASS_RESULTS, THEOREMS, CheckResult, applicable
 from revkl_core.runfolder import UserError
 
 CLASSES = ("stochastic", "softmax", "mixture")
@@ -83,12 +84,43 @@ def model_class(kind: str, features: np.ndarray, k: int, n: int) -> ModelClass:
     raise UserError(f"--class must be one of {', '.join(CLASSES)}, got {kind!r}")
 
 
-def _result_entry(name: str, res: Any, i: int = 0) -> dict[str, Any]:
+def _result_entry(name: str, res: CheckResult, inst: Instances, i: int = 0) -> dict[str, Any]:
+    """One result on instance i: both sides, slack, allowance, rounding tolerance, and the verdict.
+
+    ``holds`` is the float decision, re-decided in interval arithmetic when the floats flag a violation
+    (:func:`bounds.rigorous.confirm`); ``decided_by`` says which arithmetic decided it.
+    """
     thm = THEOREMS[name]
     failed = [h for h, ok in res.hypotheses.items() if not ok[i]]
+    holds, decided_by = bool(res.holds[i]), "float"
+    if not holds:
+        still, how = confirm(name, res, inst, np.eye(inst.batch, dtype=bool)[i])
+        holds, decided_by = not bool(still[i]), next(iter(how)).split(":")[0]
     return {"title": thm.title, "relation": thm.relation, "lhs": float(res.lhs[i]), "rhs": float(res.rhs[i]),
-            "slack": float(res.slack[i]), "allowance": float(res.allowance[i]), "holds": bool(res.holds[i]),
-            "hypotheses_failed": failed, "shown": thm.show(res, i)}
+            "slack": float(res.slack[i]), "allowance": float(res.allowance[i]), "tol": float(res.tol[i]),
+            "holds": holds, "decided_by": decided_by, "hypotheses_failed": failed, "shown": thm.show(res, i)}
+
+
+def verdict_text(r: dict[str, Any]) -> str:
+    """The relation compared, with its terms, and what it came to; never "holds" beside a negative number.
+
+    With its hypotheses met a result is judged on ``slack + allowance`` (the allowance is the certificate and
+    realizability terms the theorem grants); with a hypothesis failed it does not apply, and the bare
+    inequality is reported for information, without the allowance (which presumes the hypotheses).
+    """
+    if not np.isfinite(r["slack"]):
+        return "sides not computable"
+    if r["hypotheses_failed"]:
+        bare = f"{r['shown']}: " + (f"met with slack {r['slack']:.3g}" if r["slack"] >= 0 else f"fails by {-r['slack']:.3g}")
+        return f"does not apply (hypotheses failed: {', '.join(r['hypotheses_failed'])}); for information, {bare}"
+    margin = r["slack"] + r["allowance"]
+    shown = r["shown"] + (f" + allowance {r['allowance']:.3g}" if r["allowance"] else "")
+    if not r["holds"]:
+        return f"{shown}: VIOLATED by {-margin:.3g} (beyond the rounding tolerance {r['tol']:.2g}; {r['decided_by']})"
+    if margin >= 0:
+        return f"{shown}: holds with slack {margin:.3g}"
+    return (f"{shown}: the sides agree within rounding (difference {-margin:.2g}, tolerance {r['tol']:.2g}); "
+            f"not a violation ({r['decided_by']})")
 
 
 def check_arrays(fstar: np.ndarray, fw: np.ndarray, fsw: np.ndarray, gamma: float | None = None,
@@ -98,12 +130,13 @@ def check_arrays(fstar: np.ndarray, fw: np.ndarray, fsw: np.ndarray, gamma: floa
         raise UserError(f"--gamma: must be a finite number in (0, min probability], got {gamma}")
     inst = Instances(fstar, fw, fsw, gamma=None if gamma is None else np.array([gamma]))
     _, n, k = inst.fstar.shape
-    t4_residual = float(inst.err(inst.fw)[0] - reverse_misfit(inst)[0] - inst.err(inst.fsw)[0])
+    with np.errstate(invalid="ignore"):  # inf - inf: undefined, reported as such
+        t4_residual = float(inst.err(inst.fw)[0] - reverse_misfit(inst)[0] - inst.err(inst.fsw)[0])
     summary: dict[str, Any] = {
         "n": n, "k": k, "err_w": float(inst.err(inst.fw)[0]), "err_sw": float(inst.err(inst.fsw)[0]),
         "gap": float(gap(inst)[0]), "forward_misfit": float(forward_misfit(inst)[0]),
         "reverse_misfit": float(reverse_misfit(inst)[0]), "gamma": float(inst.floor()[0]),
-        "bounds": {name: _result_entry(name, r) for name, r in applicable(inst).items() if name not in CLASS_RESULTS},
+        "bounds": {name: _result_entry(name, r, inst) for name, r in applicable(inst).items() if name not in CLASS_RESULTS},
         "t4_residual": t4_residual,
     }
     if features is None:
@@ -144,7 +177,7 @@ def assess_class(inst: Instances, model: ModelClass) -> dict[str, Any]:
         if thm.trained_with not in fitted:
             out["results"][name] = {"title": thm.title, "error": f"no {thm.trained_with} fit: {out['fits'][thm.trained_with]['error']}"}
             continue
-        entry = _result_entry(name, thm.check(fitted[thm.trained_with]))
+        entry = _result_entry(name, thm.check(fitted[thm.trained_with]), fitted[thm.trained_with])
         out["results"][name] = {"fit": thm.trained_with, **entry}
     return out
 
@@ -163,7 +196,7 @@ def format_summary(summary: dict[str, Any]) -> str:
     if not s["bounds"]:
         lines.append("T1-T3 do not apply (they need F_w, F_sw > 0)")
     for name, r in s["bounds"].items():
-        lines.append(f"  {name} ({r['title']}): {r['shown']}  slack {r['slack']:.3g}  {'holds' if r['holds'] else 'VIOLATED'}")
+        lines.append(f"  {name} ({r['title']}): {verdict_text(r)}")
     for name, why in (s.get("not_assessed") or {}).items():
         lines.append(f"  {name}: not assessed: {why}")
     if "not_assessed" in s:
@@ -183,12 +216,5 @@ def format_summary(summary: dict[str, Any]) -> str:
             if "error" in r:
                 lines.append(f"  {name} ({r['title']}): not assessed: {r['error']}")
                 continue
-            if r["hypotheses_failed"]:
-                verdict = f"does not apply: hypotheses failed: {', '.join(r['hypotheses_failed'])}"
-                if np.isfinite(r["slack"]):
-                    verdict += "; the inequality " + ("holds anyway" if r["holds"] else "FAILS")
-            else:
-                verdict = "holds" if r["holds"] else "VIOLATED"
-            shown = f"{r['shown']}  slack {r['slack']:.3g}" if np.isfinite(r["slack"]) else "sides not computable"
-            lines.append(f"  {name} on the {r['fit']} fit: {shown}  {verdict}")
+            lines.append(f"  {name} on the {r['fit']} fit: {verdict_text(r)}")
     return "\n".join(lines)

@@ -36,21 +36,43 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "n x d (softmax) or L x n x k heads (mixture), .npy or .csv (csv: 2-D only)")
     c.add_argument("--class", dest="model_class", choices=("stochastic", "softmax", "mixture"),
                    help="the strong class over --features: F = A h (A column-stochastic), softmax(W h), or mixtures of heads")
-    c.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    c.add_argument("--json", action="store_true", help="print JSON instead of a table (values that are not finite as null)")
     c.set_defaults(handler=_check)
 
     d = bsub.add_parser("derive", help="run the sympy derivations and confirm each simplifies to exact zero")
     d.set_defaults(handler=_derive)
 
 
-def _verify(args: argparse.Namespace) -> int:
-    from bounds.verify import failed, format_table, unrefuted, verify, write_json
+def _check_verify_args(args: argparse.Namespace) -> None:
+    """Every mistake in ``revkl bounds verify``'s arguments, before any instance is drawn (UserError)."""
+    from bounds.theorems import THEOREMS
+    from bounds.verify import load_report
     from revkl_core.runfolder import UserError, check_writable_file
 
-    if args.out:
-        check_writable_file(args.out)
     if args.instances < 1:
         raise UserError(f"--instances: must be >= 1, got {args.instances}")
+    if args.seed < 0:
+        raise UserError(f"--seed: must be >= 0, got {args.seed}")
+    for name in args.only or ():
+        if name not in THEOREMS:
+            near = [t for t in THEOREMS if t.lower() == name.lower()]
+            hint = f" (did you mean {near[0]}?)" if near else ""
+            raise UserError(f"--only: unknown result {name!r}{hint}; known: {', '.join(THEOREMS)}")
+    if args.out:
+        check_writable_file(args.out)
+        if args.out.exists():  # replace an earlier report, never another kind of file
+            try:
+                if "_meta" not in load_report(args.out):
+                    raise ValueError
+            except (ValueError, UnicodeDecodeError):
+                raise UserError(f"--out: {args.out} exists and is not a `revkl bounds verify` report; "
+                                "remove it or give another file name") from None
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from bounds.verify import failed, format_table, unrefuted, verify, write_json
+
+    _check_verify_args(args)
     report = verify(args.instances, args.seed, results=args.only, progress=not args.no_progress)
     print(format_table(report))
     print(f"\n{report['_meta']['elapsed_s']:.1f} s for {args.instances} instances per result (seed {args.seed})")
@@ -68,7 +90,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from bounds.check import check_arrays, exit_code, format_summary, load_array
-    from revkl_core.runfolder import UserError
+    from revkl_core.runfolder import UserError, json_safe
 
     try:
         if (args.features is None) != (args.model_class is None):
@@ -81,7 +103,7 @@ def _check(args: argparse.Namespace) -> int:
                                class_kind=args.model_class)
     except ValueError as err:  # the arrays' validation (bounds.quantities.Instances) raises ValueError
         raise UserError(str(err)) from None
-    print(json.dumps(summary, indent=1) if args.json else format_summary(summary))
+    print(json.dumps(json_safe(summary), indent=1, allow_nan=False) if args.json else format_summary(summary))
     return exit_code(summary)
 
 

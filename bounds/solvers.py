@@ -34,6 +34,7 @@ from scipy.special import logsumexp, softmax
 
 from bounds.classes import MixtureClass, ModelClass, SoftmaxLinearClass, StochasticMatrixClass
 from bounds.divergences import check_probs
+from bounds.quantities import EPS
 
 FIT_LOSSES = ("reverse_kl", "forward_kl", "ce", "rce", "squared")
 
@@ -125,10 +126,42 @@ def objective(loss: str, F: np.ndarray, T: np.ndarray, w: np.ndarray) -> np.ndar
 
 
 def frank_wolfe_gap(model: StochasticMatrixClass | MixtureClass, theta: np.ndarray, T: np.ndarray, loss: str, w: np.ndarray) -> np.ndarray:
-    r""":math:`\max_{\theta'} \langle \nabla f(\theta), \theta - \theta' \rangle` over the product of simplices."""
+    r"""An upper bound on the Frank-Wolfe gap :math:`g(\theta) = \max_{\theta'} \langle G, \theta - \theta' \rangle
+    = \sum_{c,p} G_{cp}\theta_{cp} - \sum_c \min_p G_{cp}`, :math:`G = \nabla f(\theta)`, over the product of simplices.
+
+    The computed value plus the bound :func:`gap_rounding` on its rounding error, so the certificate is never
+    below the gap of the exact inputs: T6 adds g to its bound and T4 allows it, and in their equality cases
+    (the Frank-Wolfe vertex is F* itself) a float gap rounded down would fail the check by its own rounding.
+    """
     F = model.predict(theta)
-    g = model.adjoint(w[..., None] * pointwise(loss, F, T)[1])
-    return np.einsum("bcp,bcp->b", g, theta) - g.min(axis=2).sum(axis=1)
+    d = pointwise(loss, F, T)[1]
+    G = model.adjoint(w[..., None] * d)
+    value = np.einsum("bcp,bcp->b", G, theta) - G.min(axis=2).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.where(F > 0, np.abs(np.log(F)), 0.0) + np.where(T > 0, np.abs(np.log(T)), 0.0)
+    size = np.where(np.isfinite(d), np.abs(d), 0.0) + logs + 1.0
+    return value + gap_rounding(model.adjoint(w[..., None] * size), G, theta, F.shape[1] * F.shape[2])
+
+
+def gap_rounding(E: np.ndarray, G: np.ndarray, theta: np.ndarray, terms: int) -> np.ndarray:
+    r"""A bound on the rounding error of the computed gap, (B,), from the standard error analysis of sums
+    (Higham, *Accuracy and Stability of Numerical Algorithms*, 2002, ch. 3: :math:`|\mathrm{fl}(\sum x) - \sum x|
+    \le \gamma_m \sum |x|`, :math:`\gamma_m = m u / (1 - m u)`, u the unit roundoff).
+
+    ``E = adjoint(w * S)`` with S bounding each gradient entry's size (:math:`|d| + |\log F| + |\log T| + 1`):
+    each entry of G is a sum of at most ``terms`` products with non-negative coefficients (the class's features
+    or heads), computed from gradient entries whose own error is at most 16 u S (two logs, each within 4 ulp,
+    and two additions). Hence :math:`|\Delta G| \le (16 + \gamma\text{-terms}) u E` entrywise, and the gap, a sum
+    of the P products :math:`G\theta` less the k block minima, is off by at most
+    :math:`\sum \theta |\Delta G| + \sum_c \max_p |\Delta G| + \gamma_{P+k} (\sum \theta |G| + \sum_c |\min_p G|)`.
+    The result is doubled, which also covers the rounding of theta's normalisation and of F = predict(theta).
+    """
+    u = EPS / 2
+    B, blocks, P = theta.shape
+    dG = (16 + 1.01 * (terms + 2)) * u * E
+    spread = np.einsum("bcp,bcp->b", np.abs(G), theta) + np.abs(G.min(axis=2)).sum(axis=1)
+    err = np.einsum("bcp,bcp->b", dG, theta) + dG.max(axis=2).sum(axis=1) + 1.01 * (blocks * P + blocks) * u * spread
+    return 2.0 * np.where(np.isfinite(err), err, 0.0)
 
 
 # -- probability-convex classes ---------------------------------------------------------------

@@ -3,7 +3,10 @@
 For each result, N instances are drawn in batches of one shape (k uniform in 2..10, n
 log-uniform in 1..1000, families as in :mod:`bounds.instances`). A theorem's violations count
 instances whose hypotheses hold and whose inequality fails beyond the certificate allowance.
-A non-theorem's violations count certified counterexamples.
+Every check the floats flag is decided again in interval arithmetic (:func:`bounds.rigorous.confirm`):
+it counts only when proven violated (or when only floats can decide it), and the report says per
+result how its flagged checks were decided (``decided``). A non-theorem's violations count certified
+counterexamples.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from bounds.instances import sample_shape
+from bounds.rigorous import confirm
 from revkl_core.progress import Meter
 from revkl_core.runfolder import atomic_write_json
 from bounds.theorems import THEOREMS, CheckResult, Instances, NonTheorem, Theorem
@@ -26,8 +30,9 @@ from bounds.theorems import THEOREMS, CheckResult, Instances, NonTheorem, Theore
 #: Non-theorem searches are capped: each certified softmax fit needs several Newton runs.
 NON_THEOREM_CAP = 1000
 MAX_POINTS = 2000
-#: Bumped when the report's meaning changes (2: each result records its relation; T3 stores gap >= bound unsigned).
-REPORT_FORMAT = 2
+#: Bumped when the report's meaning changes (2: each result records its relation; T3 stores gap >= bound unsigned;
+#: 3: violations are the float-flagged checks that interval arithmetic proves or cannot decide, see ``decided``).
+REPORT_FORMAT = 3
 BATCH = 256
 POINT_KEYS = ("lhs", "rhs", "allowance", "tol", "slack", "ratio", "gamma", "misfit", "certificate", "gap", "met",
               "bound_forward", "bound_reverse", "t1_lower", "t2_lower", "misfit_reverse")
@@ -45,6 +50,7 @@ class _Tally:
     worst: dict[str, Any] | None = None
     worst_score: float = -math.inf
     families: dict[str, int] = field(default_factory=dict)
+    decided: dict[str, int] = field(default_factory=dict)
     columns: dict[str, list[np.ndarray]] = field(default_factory=dict)
 
     def add(self, res: CheckResult, inst: Instances, flagged: np.ndarray, score: np.ndarray, family: str) -> None:
@@ -126,8 +132,10 @@ def verify(instances: int = 2000, seed: int = 0, results: list[str] | None = Non
             flagged = thm.counterexamples(res, inst)
             score = -res.slack
         else:
-            flagged = res.hypotheses_met & ~res.holds
-            score = np.where(res.holds, -res.slack, res.violation)
+            flagged, decided = confirm(name, res, inst, res.hypotheses_met & ~res.holds)
+            for key, count in decided.items():
+                tallies[name].decided[key] = tallies[name].decided.get(key, 0) + count
+            score = np.where(flagged, res.violation, -res.slack)
         tallies[name].add(res, inst, flagged, score, family)
         meter.update(1, note=name)
     meter.close()
@@ -139,7 +147,7 @@ def verify(instances: int = 2000, seed: int = 0, results: list[str] | None = Non
             "kind": thm.kind, "relation": thm.relation, "title": thm.title, "statement": thm.statement,
             "hypotheses": {h.name: h.text for h in thm.hypotheses}, "families": t.families,
             "instances": t.instances, "hypotheses_met": t.hypotheses_met,
-            "violations": t.violations, "max_violation": t.max_violation,
+            "violations": t.violations, "max_violation": t.max_violation, "decided": t.decided,
             "worst_instance": t.worst, "tightness": t.tightness(), "points": _points(t, prng),
         }
     report["_meta"] = {"instances": instances, "seed": seed, "elapsed_s": round(time.perf_counter() - start, 3),
@@ -184,6 +192,9 @@ def format_table(report: dict[str, Any]) -> str:
         thm = THEOREMS.get(name)
         note = thm.describe(v["tightness"]) if thm is not None else ""
         label = "counterex. " if v["kind"] == "non-theorem" else ""
+        decided = v.get("decided")
+        if decided:
+            note += "; float-flagged checks decided as " + ", ".join(f"{k} {n}" for k, n in sorted(decided.items()))
         rows.append(f"{name:<20} {v['kind']:<11} {v['instances']:>9} {v['hypotheses_met']:>9} {v['violations']:>10} "
                     f"{v['max_violation']:>10.2e}  {label}{note}")
     return "\n".join(rows)

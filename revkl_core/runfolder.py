@@ -7,7 +7,8 @@ owns the mechanisms behind them, once:
   ``revkl`` prints it as one line and exits with code 2.
 * **Atomic writes.** :func:`atomic_write` and its text/JSON forms write to a temporary file in the
   target's folder, fsync it and ``os.replace`` it into place: a reader sees the old file or the new
-  one, never half of one, and a kill leaves no partial target.
+  one, never half of one, and a kill leaves no partial target. The file gets the mode a plain
+  ``open`` would give (0666 less the umask: 0644 under umask 022), so collaborators can read results.
 * **The JSONL append/resume rule.** Records are appended in *batches*; one batch is one ``write``
   under an exclusive lock, and every record of it carries ``batch`` (the batch id) and
   ``batch_size``. The file is therefore always a sequence of complete batches followed by at most
@@ -49,11 +50,19 @@ def _via_temp(path: Path, write: Callable[[Path], None], place: Callable[[Path, 
     tmp = Path(name)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 whatever the umask
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         place(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    """The process umask (reading it means setting it: set it straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
@@ -89,16 +98,36 @@ def atomic_write_json(path: str | Path, obj: Any, *, indent: int | None = 1, all
 
 
 def check_writable_file(path: str | Path, what: str = "--out") -> Path:
-    """Refuse, before any work, an output file path that is a folder or cannot be created."""
+    """Refuse, before any work, an output file path that is a folder or cannot be created.
+
+    The nearest existing folder on the way to ``path`` is probed with a temporary file (removed at once),
+    so a read-only file system is found before the computation, not after it; nothing stays behind.
+    """
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{what}: {path} is a folder; give a file name such as {path / 'out.json'}")
-    parent = path.parent if str(path.parent) else Path(".")
-    if parent.exists() and not parent.is_dir():
-        raise UserError(f"{what}: {parent} is not a folder")
-    if parent.exists() and not os.access(parent, os.W_OK):
-        raise UserError(f"{what}: cannot write to folder {parent}")
+    folder = path.parent if str(path.parent) else Path(".")
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UserError(f"{what}: {folder} is not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise UserError(f"{what}: cannot write to folder {folder} ({err.strerror})") from None
     return path
+
+
+def json_safe(obj: Any) -> Any:
+    """``obj`` with every non-finite float (NaN, inf) replaced by None, so ``json.dumps(allow_nan=False)`` is valid JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
 
 
 def prepare_out_dir(path: str | Path, what: str = "--out") -> Path:
@@ -190,9 +219,7 @@ def append_batch(path: str | Path, batch: str, records: list[dict[str, Any]]) ->
     if not records:
         return
     path = Path(path)
-    blob = b"".join(
-        (json.dumps({**r, "batch": batch, "batch_size": len(records)}, sort_keys=True, separators=(",", ":"))
-         + "\n").encode() for r in records)
+    blob = _batch_text(batch, records).encode()
     with locked(path) as fd:
         st = os.fstat(fd)
         good = st.st_size if _ENDS_CLEAN.get(str(path.resolve())) == _stamp(st) else _scan(_read_lines(path))[1]
@@ -201,6 +228,21 @@ def append_batch(path: str | Path, batch: str, records: list[dict[str, Any]]) ->
         os.write(fd, blob)
         os.fsync(fd)
         _ENDS_CLEAN[str(path.resolve())] = _stamp(os.fstat(fd))
+
+
+def _batch_text(batch: str, records: list[dict[str, Any]]) -> str:
+    """The lines of one batch: each record with ``batch`` and ``batch_size``, sorted keys, no spaces."""
+    return "".join(json.dumps({**r, "batch": batch, "batch_size": len(records)}, sort_keys=True, separators=(",", ":"))
+                   + "\n" for r in records)
+
+
+def write_batches(path: str | Path, batches: Iterable[tuple[str, list[dict[str, Any]]]]) -> None:
+    """Write a whole JSONL file of complete ``(batch id, records)`` batches atomically, in the given order.
+
+    The same lines :func:`append_batch` writes, so :func:`read_records` reads it back; meant for
+    canonical copies of a run's records (``figures.records``), not for a run in progress.
+    """
+    atomic_write_text(path, "".join(_batch_text(b, recs) for b, recs in batches if recs))
 
 
 #: path -> (inode, size, mtime) right after this process's last complete append: while the file still has that

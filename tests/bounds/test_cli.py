@@ -145,7 +145,8 @@ def test_check_with_a_softmax_class_reports_the_failed_hypothesis_and_slack(tmp_
     assert t4["hypotheses_failed"] == ["prob_convex"] and t4["slack"] < -1e-3 and not t4["holds"]
     assert main(args) == 0
     assert "T4 on the reverse_kl fit" in (out := capsys.readouterr().out) and "hypotheses failed: prob_convex" in out
-    assert "the inequality FAILS" in out and f"slack {t4['slack']:.3g}" in out
+    assert f"for information, {t4['shown']}: fails by {-t4['slack']:.3g}" in out
+    _no_holds_beside_a_negative_number(out)
     assert main(args[:-4] + ["--features", str(tmp_path / "h.npy")]) == 2  # --features without --class
 
 
@@ -155,3 +156,83 @@ def test_verify_logs_progress_lines_when_not_on_a_terminal():
     lines: list[str] = []
     verify(8, 0, results=["T1", "T3"], progress=False, log=lines.append)
     assert lines and lines[-1].startswith("verify: 2/2 batches (100%)")
+
+
+def _one_line_exit_2(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
+def test_verify_refuses_bad_arguments_in_one_line(tmp_path, capsys):
+    """Each was a traceback (or, for --out, a silent overwrite) before; now one line, exit 2, nothing written."""
+    assert "--seed" in _one_line_exit_2(["bounds", "verify", "--seed", "-1"], capsys)
+    assert "T9" in _one_line_exit_2(["bounds", "verify", "--only", "T9"], capsys)
+    assert "did you mean T4" in _one_line_exit_2(["bounds", "verify", "--only", "t4"], capsys)
+    for name, data in (("a.npy", b"\x93NUMPY\x01\x00"), ("c.toml", b"seed = 1\n"), ("r.json", b"[1, 2]")):
+        (tmp_path / name).write_bytes(data)
+        line = _one_line_exit_2(["bounds", "verify", "--instances", "4", "--only", "T1", "--out", str(tmp_path / name)], capsys)
+        assert "not a `revkl bounds verify` report" in line and (tmp_path / name).read_bytes() == data
+
+
+def test_verify_replaces_its_own_earlier_report(tmp_path):
+    out = tmp_path / "r.json"
+    for seed in ("0", "1"):
+        assert main(["bounds", "verify", "--instances", "4", "--seed", seed, "--only", "T1", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["_meta"]["seed"] == 1
+
+
+def test_verify_out_on_a_read_only_file_system_fails_before_computing(tmp_path, capsys, monkeypatch):
+    import errno
+    import tempfile
+
+    import bounds.verify as bv
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", read_only)
+    monkeypatch.setattr(bv, "verify", lambda *a, **k: (_ for _ in ()).throw(AssertionError("computed")))
+    line = _one_line_exit_2(["bounds", "verify", "--out", str(tmp_path / "sub" / "r.json")], capsys)
+    assert "Read-only file system" in line and not (tmp_path / "sub").exists()
+
+
+def test_check_json_is_strict_json_when_a_side_is_infinite(tmp_path, capsys):
+    """F_w with a zero where F* has mass makes Err(F_w) infinite: printed as null, never as Infinity."""
+    np.save(tmp_path / "fs.npy", np.array([[1.0, 0.0], [0.0, 1.0]]))
+    np.save(tmp_path / "fw.npy", np.array([[0.0, 1.0], [0.3, 0.7]]))
+    np.save(tmp_path / "fsw.npy", np.array([[0.6, 0.4], [0.3, 0.7]]))
+    args = ["bounds", "check", "--fstar", str(tmp_path / "fs.npy"), "--fw", str(tmp_path / "fw.npy"),
+            "--fsw", str(tmp_path / "fsw.npy"), "--json"]
+    main(args)
+    out = capsys.readouterr().out
+    summary = json.loads(out, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(f"not JSON: {c}")))
+    assert summary["err_w"] is None
+
+
+def _no_holds_beside_a_negative_number(out: str) -> None:
+    import re
+
+    for line in out.splitlines():
+        if re.search(r"\bholds\b", line):
+            assert not re.search(r"slack -\d", line), line
+
+
+def test_check_with_a_truth_outside_the_class_never_says_holds_beside_a_negative_slack(tmp_path, capsys):
+    """The issue's case: T4 on a softmax class with F* outside it printed 'slack -0.162 ... holds anyway'."""
+    rng = np.random.default_rng(1)
+    n, k = 40, 3
+    fstar = np.eye(k)[rng.integers(0, k, n)]
+    fw = 0.6 * fstar + 0.4 * rng.dirichlet(np.ones(k), n)
+    fsw = 0.5 * fstar + 0.5 * rng.dirichlet(np.ones(k), n)
+    h = np.concatenate([rng.normal(size=(n, 2)), np.ones((n, 1))], 1)
+    for name, a in (("fs", fstar), ("fw", fw), ("fsw", fsw), ("h", h), ("hs", rng.dirichlet(np.ones(4), n))):
+        np.save(tmp_path / f"{name}.npy", a)
+    base = ["bounds", "check", "--fstar", str(tmp_path / "fs.npy"), "--fw", str(tmp_path / "fw.npy"),
+            "--fsw", str(tmp_path / "fsw.npy")]
+    for features, kind in (("h", "softmax"), ("hs", "stochastic")):
+        main(base + ["--features", str(tmp_path / f"{features}.npy"), "--class", kind])
+        out = capsys.readouterr().out
+        assert "T4 on the reverse_kl fit" in out
+        _no_holds_beside_a_negative_number(out)

@@ -3,6 +3,7 @@
 import json
 import multiprocessing as mp
 import os
+import stat
 import tomllib
 from pathlib import Path
 
@@ -200,3 +201,17 @@ def test_publish_once_keeps_the_first_copy(tmp_path):
     assert rf.publish_once(path, lambda tmp: tmp.write_text("first"))
     assert not rf.publish_once(path, lambda tmp: tmp.write_text("second"))
     assert path.read_text() == "first" and sorted(p.name for p in tmp_path.iterdir()) == ["stage.pt"]
+
+
+@pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_atomic_writes_respect_the_umask(tmp_path, mask, mode):
+    """mkstemp makes 0600 files: results on a shared cluster must be readable as a plain open() would make them."""
+    old = os.umask(mask)
+    try:
+        rf.atomic_write_text(tmp_path / "a.txt", "x")
+        rf.atomic_write_json(tmp_path / "b.json", {"a": 1})
+        assert rf.publish_once(tmp_path / "c.bin", lambda p: p.write_bytes(b"y"))
+    finally:
+        os.umask(old)
+    for name in ("a.txt", "b.json", "c.bin"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode, name
