@@ -7,7 +7,7 @@ ASSETS  := $(VENV)/.assets
 DECODERS := $(VENV)/.decoders
 PIP     := $(BIN)/pip -q --disable-pip-version-check
 
-.PHONY: install assets assets-full test test-slow test-slurm reproduce reproduce-full bench clean
+.PHONY: install assets assets-full test test-slow test-slurm reproduce reproduce-full bench mutate clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -63,6 +63,14 @@ reproduce: $(ASSETS)
 
 reproduce-full: $(DECODERS)
 	$(BIN)/revkl reproduce --full
+
+# Mutation testing of the core modules (scripts/mutate.py lists them, their functions and tests), 2 workers.
+# One module: make mutate MODULES=revkl_core/stats.py; then .venv/bin/mutmut show NAME prints a survivor.
+MODULES ?=
+
+mutate: $(STAMP)
+	$(PIP) install -c constraints.txt -e ".[mutate]"
+	OMP_NUM_THREADS=1 HYPOTHESIS_PROFILE=mutate $(BIN)/python scripts/mutate.py $(MODULES)
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done

@@ -18,7 +18,7 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from llm_experiments.config import DataConfig  # noqa: E402
-from llm_experiments.data import load_dataset  # noqa: E402
+from llm_experiments.datasets import load_dataset  # noqa: E402
 from llm_experiments.models import load_scorer, load_tokenizer  # noqa: E402
 from llm_experiments.train import encode_texts, tokenize  # noqa: E402
 

@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from llm_experiments.config import DataConfig, TrainConfig  # noqa: E402
-from llm_experiments.data import load_dataset  # noqa: E402
+from llm_experiments.datasets import load_dataset  # noqa: E402
 from llm_experiments.losses import distribution, objective  # noqa: E402
 from llm_experiments.models import load_scorer, load_tokenizer  # noqa: E402
 from llm_experiments.train import collate, combine, fit, tokenize  # noqa: E402

@@ -1,7 +1,7 @@
 """bounds: the theory core of revkl.
 
 Divergences and the weak-to-strong losses (`bounds.divergences`), instances and their quantities
-with rounding-error bounds (`bounds.quantities`), theorems as checkable objects (`bounds.theorems`),
+with rounding-error estimates (`bounds.quantities`), theorems as checkable objects (`bounds.theorems`),
 certified solvers for the strong model's fit (`bounds.solvers`), a user's arrays checked
 (`bounds.check`), symbolic derivations (`bounds.derivations`). Imports no other revkl package
 (only revkl_core.runfolder, which sits below everything).

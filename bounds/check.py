@@ -3,10 +3,12 @@ r"""`revkl bounds check`: every result that applies to a user's (F*, F_w, F_sw),
 Without the strong model class only T1-T3 apply; T4-T6 are reported as not assessed, with T4's
 residual Err(F_w) - M_r - Err(F_sw) printed as information. Given the class (features of the strong
 model's frozen representation and which class: ``stochastic`` F = A h with h in the simplex,
-``softmax`` F = softmax(W h), ``mixture`` F = sum_l alpha_l G_l), :func:`assess_class` fits the exact
-minimiser of each loss to F_w over that class with :mod:`bounds.solvers`, measures the hypotheses
-(realizability residual of F*, from the member F° closest to F* in Err; the fit's certificate) and
-checks T4, T5 and T6 on the fit each is stated for, with slacks and the hypotheses that failed.
+``softmax`` F = softmax(W h), ``mixture`` F = sum_l alpha_l G_l), :func:`assess_class` measures the
+hypotheses (realizability residual of F*, from the member F° closest to F* in Err, polished onto the
+boundary by :func:`bounds.solvers.member`), checks T4-T6 at the user's own F_sw (:func:`assess_user_fsw`:
+whether F_sw is a member, and its certificate: the Frank-Wolfe gap, i.e. its distance from the class
+optimum), and, as a second labelled table, fits the exact minimiser of each loss to F_w over that class
+with :mod:`bounds.solvers` and checks T4, T5 and T6 on the fit each is stated for.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ import numpy as np
 from bounds.classes import MixtureClass, ModelClass, SoftmaxLinearClass, StochasticMatrixClass
 from bounds.divergences import LOSS_DIRECTION
 from bounds.quantities import Instances, forward_misfit, gap, reverse_misfit
-from bounds.solvers import fit
+from bounds.solvers import fit, frank_wolfe_gap, member, objective, softmax_gradient_norm
 from bounds.rigorous import confirm
-from bounds.theorems import CLASS_RESULTS, THEOREMS, CheckResult, applicable
+from bounds.theorems import CLASS_RESULTS, REALIZABLE, THEOREMS, CheckResult, applicable
 from revkl_core.runfolder import UserError
 
 CLASSES = ("stochastic", "softmax", "mixture")
@@ -148,12 +150,13 @@ def check_arrays(fstar: np.ndarray, fw: np.ndarray, fsw: np.ndarray, gamma: floa
 
 
 def assess_class(inst: Instances, model: ModelClass) -> dict[str, Any]:
-    """Fit each loss over ``model`` and check T4-T6 on the fits they speak about (module docstring)."""
+    """T4-T6 at the user's F_sw (:func:`assess_user_fsw`), then the project's own fit of each loss over ``model``
+    with T4-T6 checked on the fit each is stated for (module docstring)."""
     softmax = isinstance(model, SoftmaxLinearClass)
-    ref = fit(model, inst.fstar, "forward_kl")  # F°: the member closest to F* in Err
-    resid = np.abs(inst.fstar - ref.pred).max((1, 2))
+    ref, resid = member(model, inst.fstar)  # F°: the member closest to F* in Err (exact on the boundary too)
     out: dict[str, Any] = {"kind": model.kind, "realizability_residual": float(resid[0]),
-                           "realizability_gap": float(inst.err(ref.pred)[0]), "fits": {}, "results": {}}
+                           "realizability_gap": float(inst.err(ref.pred)[0]), "user": assess_user_fsw(inst, model, ref, resid),
+                           "fits": {}, "results": {}}
     fitted: dict[str, Instances] = {}
     for loss in FIT_ORDER:
         try:
@@ -171,7 +174,7 @@ def assess_class(inst: Instances, model: ModelClass) -> dict[str, Any]:
         out["fits"][loss] = {"certificate": float(res.certificate[0]), "certificate_kind": res.certificate_kind,
                              "converged": bool(res.converged[0]), "err_sw": float(fi.err(fi.fsw)[0]),
                              "gain": float(fi.err(fi.fw)[0] - fi.err(fi.fsw)[0]), "misfit": float(misfit[0]),
-                             "misfit_direction": direction}
+                             "misfit_direction": direction, "objective": float(res.objective[0])}
     for name in CLASS_RESULTS:
         thm = THEOREMS[name]
         if thm.trained_with not in fitted:
@@ -182,9 +185,45 @@ def assess_class(inst: Instances, model: ModelClass) -> dict[str, Any]:
     return out
 
 
+def assess_user_fsw(inst: Instances, model: ModelClass, ref: Any, resid: np.ndarray) -> dict[str, Any]:
+    r"""T4-T6 at the user's own F_sw.
+
+    Membership first: the member F_θ nearest F_sw (:func:`bounds.solvers.member`); F_sw counts as in the class
+    when max|F_sw - F_θ| <= ``REALIZABLE`` (T4-T6 are statements about members, so otherwise they do not apply and
+    the entries say why). On a probability-convex class the distance from the class optimum is the Frank-Wolfe gap
+    g of :math:`G(F) = \mathbb{E}\,\mathrm{KL}(F\|F_w)` at θ (:func:`bounds.solvers.frank_wolfe_gap`, rounded up): any
+    member is a reverse-KL fit with gap g, T4 allows g and T6 adds it (its approximation term), and
+    :math:`G(F_{sw}) - G^\star \le g`. On the softmax-linear class T5 speaks about forward-KL fits: the certificate is
+    the gradient norm of :math:`\mathbb{E}\,\mathrm{KL}(F_w\|F)` at F_sw's parameters.
+    """
+    near, dist = member(model, inst.fsw)
+    out: dict[str, Any] = {"membership_residual": float(dist[0]), "member": bool(dist[0] <= REALIZABLE), "results": {}}
+    if not out["member"]:
+        why = (f"F_sw is not a member of the class (max|F_sw - F_θ| = {dist[0]:.3g} > {REALIZABLE:g} for the nearest "
+               "member F_θ); T4-T6 are statements about members")
+        out["results"] = {name: {"title": THEOREMS[name].title, "error": why} for name in CLASS_RESULTS}
+        return out
+    softmax = isinstance(model, SoftmaxLinearClass)
+    w = inst.weights
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if softmax:
+            cert, trained = softmax_gradient_norm(model, near.params, inst.fw, "forward_kl", w), "forward_kl"
+        else:
+            cert, trained = np.maximum(frank_wolfe_gap(model, near.theta, inst.fw, "reverse_kl", w), 0.0), "reverse_kl"
+        out["objective"] = float(objective(trained, inst.fsw, inst.fw, w)[0])
+    out.update(certificate=float(cert[0]), certificate_of=trained)
+    user = Instances(inst.fstar, inst.fw, inst.fsw, model_kind=model.kind, trained_with=trained, certificate=cert,
+                     fstar_class_residual=resid, fref=ref.pred, features=model.features if softmax else None,
+                     w_sw=near.params if softmax else None, w_star=ref.params if softmax else None)
+    for name in CLASS_RESULTS:
+        out["results"][name] = _result_entry(name, THEOREMS[name].check(user), user)
+    return out
+
+
 def exit_code(summary: dict[str, Any]) -> int:
     """1 if a result whose hypotheses all hold is violated, else 0."""
-    entries = list(summary["bounds"].values()) + list((summary.get("class") or {}).get("results", {}).values())
+    c = summary.get("class") or {}
+    entries = list(summary["bounds"].values()) + list(c.get("results", {}).values()) + list(c.get("user", {}).get("results", {}).values())
     return int(any("holds" in e and not e["hypotheses_failed"] and not e["holds"] for e in entries))
 
 
@@ -206,6 +245,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     if c:
         lines.append(f"model class: {c['kind']}; realizability: max|F* - F°| = {c['realizability_residual']:.3g}, "
                      f"Err(F°) = {c['realizability_gap']:.3g} (F° the member closest to F*)")
+        lines += _user_lines(c["user"])
+        lines.append("the project's own fits of each loss to F_w over the class (for comparison; not your F_sw):")
         lines.append(f"  {'fit':<11} {'certificate':>11} {'Err(F_sw)':>10} {'gain':>10} {'misfit':>10}")
         for loss, f in c["fits"].items():
             if "error" in f:
@@ -218,3 +259,16 @@ def format_summary(summary: dict[str, Any]) -> str:
                 continue
             lines.append(f"  {name} on the {r['fit']} fit: {verdict_text(r)}")
     return "\n".join(lines)
+
+
+def _user_lines(u: dict[str, Any]) -> list[str]:
+    """The table of T4-T6 at the user's own F_sw."""
+    if not u["member"]:
+        lines = [f"your F_sw: not a member of the class (max|F_sw - F_θ| = {u['membership_residual']:.3g}, F_θ the nearest member)"]
+    else:
+        what = "Frank-Wolfe gap of E KL(F||F_w)" if u["certificate_of"] == "reverse_kl" else "gradient norm of E KL(F_w||F)"
+        lines = [f"your F_sw: a member of the class (max|F_sw - F_θ| = {u['membership_residual']:.3g}); "
+                 f"{what} at F_sw = {u['certificate']:.3g} (its distance from the class optimum; objective {u['objective']:.6g})"]
+    for name, r in u["results"].items():
+        lines.append(f"  {name} at your F_sw: " + (f"not assessed: {r['error']}" if "error" in r else verdict_text(r)))
+    return lines

@@ -21,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--out", type=Path, help="write the JSON report here")
     v.add_argument("--only", nargs="+", metavar="RESULT", help="check only these results (e.g. T4 NT-forward-convex)")
+    v.add_argument("--theorem", metavar="FILE.py:NAME", help="check your own bounds.theorems.Theorem object NAME from "
+                   "FILE.py (alone, or with the --only results) with the same machinery; see docs/theory.md")
     v.add_argument("--no-progress", action="store_true", help="no progress bar (terminal) or progress lines every 30 s (log file)")
     v.set_defaults(handler=_verify)
 
@@ -62,19 +64,27 @@ def _check_verify_args(args: argparse.Namespace) -> None:
         check_writable_file(args.out)
         if args.out.exists():  # replace an earlier report, never another kind of file
             try:
-                if "_meta" not in load_report(args.out):
-                    raise ValueError
-            except (ValueError, UnicodeDecodeError):
+                load_report(args.out)
+            except ValueError:
                 raise UserError(f"--out: {args.out} exists and is not a `revkl bounds verify` report; "
                                 "remove it or give another file name") from None
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from bounds.verify import failed, format_table, unrefuted, verify, write_json
+    from bounds.verify import failed, format_table, load_theorem, unrefuted, verify, write_json
+    from revkl_core.runfolder import UserError
 
     _check_verify_args(args)
-    report = verify(args.instances, args.seed, results=args.only, progress=not args.no_progress)
-    print(format_table(report))
+    results: list = list(args.only or [])
+    user = {}
+    if args.theorem:
+        thm = load_theorem(args.theorem)
+        if thm.name in results:
+            raise UserError(f"--theorem: {args.theorem}: its name {thm.name!r} is also given to --only; rename it")
+        user = {thm.name: thm}
+        results.append(thm)
+    report = verify(args.instances, args.seed, results=results or None, progress=not args.no_progress)
+    print(format_table(report, user))
     print(f"\n{report['_meta']['elapsed_s']:.1f} s for {args.instances} instances per result (seed {args.seed})")
     if args.out:
         write_json(report, args.out)

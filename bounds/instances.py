@@ -23,7 +23,7 @@ from scipy.special import softmax
 
 from bounds.classes import MixtureClass, SoftmaxLinearClass, StochasticMatrixClass, random_simplex_params
 from bounds.quantities import Instances
-from bounds.solvers import fit, frank_wolfe_gap, softmax_global_check
+from bounds.solvers import Fit, fit, frank_wolfe_gap, softmax_global_check, softmax_multistart
 
 UNIVERSAL_FAMILIES = ("extremal", "dirichlet", "near-boundary", "close", "one-hot")
 WEAK_FAMILIES = ("noisy", "independent", "near-boundary")
@@ -143,11 +143,57 @@ def approximate_or_misspecified(rng: np.random.Generator, B: int, n: int, k: int
                      certificate=cert, fref=fref, family=f"{type(model).__name__}/{mode}/{family}")
 
 
+#: Random starts of the global search behind a k > 2 reverse-loss softmax fit (:func:`search`): every instance
+#: where T4 fails at the first fit gets :func:`search_starts` of them, the ``DEEP`` worst failures more.
+MAX_STARTS, DEEP = 150, 4
+#: The search's work per batch (half for all failing instances, half for the ``DEEP`` worst), in units of one
+#: Newton iteration of one start: n k d (the products over the n samples) + P^3 / 24 (the P x P eigen-decomposition
+#: and solve, P = (k - 1) d). 3e6 units keep `bounds verify --instances 2000` within its time before the search (docs/theory.md).
+SEARCH_BUDGET = 3e6
+
+
+def search_starts(searched: int, n: int, k: int, d: int, at_least: int = 1) -> int:
+    """Random starts for each of ``searched`` instances of one shape within half of ``SEARCH_BUDGET``, between
+    ``at_least`` and ``MAX_STARTS``. Recorded per instance (``fit_starts``), so a small N is reported as such."""
+    unit = n * k * d + ((k - 1) * d) ** 3 / 24
+    return int(np.clip(0.5 * SEARCH_BUDGET // (max(searched, 1) * unit), at_least, MAX_STARTS))
+
+
+def _t4_slack(fstar: np.ndarray, fw: np.ndarray, fsw: np.ndarray) -> np.ndarray:
+    """Err(F_w) - E KL(F_sw || F_w) - Err(F_sw): T4's slack (negative where its inequality fails)."""
+    inst = Instances(fstar, fw, fsw)
+    return inst.err(fw) - inst.kl_mean(fsw, fw) - inst.err(fsw)
+
+
+def search(rng: np.random.Generator, model: SoftmaxLinearClass, fstar: np.ndarray, fw: np.ndarray, loss: str,
+           res: Fit) -> tuple[Fit, np.ndarray]:
+    """The global search of :func:`fitted_softmax` for k > 2: (the best fit found, (B,) random starts behind it).
+    Its random numbers come from generators spawned off ``rng``, which leaves ``rng``'s own stream (the instances
+    drawn after this batch) as it would be without the search."""
+    fails = _t4_slack(fstar, fw, res.pred) < 0
+    _, n, k = fw.shape
+    d = model.features.shape[2]
+    first = search_starts(int(fails.sum()), n, k, d)
+    res, starts = softmax_multistart(model, fw, loss, res, which=fails, starts=first, seed=rng.spawn(1)[0])
+    slack = _t4_slack(fstar, fw, res.pred)
+    deep = np.zeros(len(slack), bool)
+    deep[np.argsort(np.where(fails, slack, np.inf))[:DEEP]] = True
+    deep &= fails
+    more = search_starts(int(deep.sum()), n, k, d, at_least=first) - first
+    if deep.any() and more > 0:
+        res, extra = softmax_multistart(model, fw, loss, res, which=deep, starts=more, seed=rng.spawn(1)[0])
+        starts = starts + extra
+    return res, starts
+
+
 def fitted_softmax(rng: np.random.Generator, B: int, n: int, k: int, family: str, loss: str) -> Instances:
     """Realizable softmax-linear instances: features N(0, 1) plus a bias column, F* = softmax(W* h).
 
-    Reverse-loss fits are non-convex: the fit records its smallest Hessian eigenvalue, and for k = 2
-    whether a grid search refined by Newton finds no lower objective (:func:`bounds.solvers.softmax_global_check`).
+    Reverse-loss fits are non-convex: the fit records its smallest Hessian eigenvalue; for k = 2 whether a grid
+    search refined by Newton finds no lower objective (:func:`bounds.solvers.softmax_global_check`: a certified
+    global minimum), for k > 2 the best of N further random starts (:func:`bounds.solvers.softmax_multistart`)
+    wherever T4's inequality fails at the first fit (there a counterexample is at stake; :func:`search`), N in
+    ``fit_starts``.
     """
     d = int(rng.integers(1, 5)) + 1
     h = np.concatenate([rng.normal(size=(B, n, d - 1)), np.ones((B, n, 1))], axis=2)
@@ -156,8 +202,12 @@ def fitted_softmax(rng: np.random.Generator, B: int, n: int, k: int, family: str
     fstar = model.predict(w_star)
     fw = weak_labels(rng, fstar, family)
     res = fit(model, fw, loss, max_iter=100, starts=2)
-    glob = softmax_global_check(model, fw, loss, res) if k == 2 and loss in ("reverse_kl", "rce") else None
+    glob, starts = None, None
+    if loss in ("reverse_kl", "rce") and k == 2:
+        glob = softmax_global_check(model, fw, loss, res)
+    elif loss in ("reverse_kl", "rce"):
+        res, starts = search(rng, model, fstar, fw, loss, res)
     resid = np.abs(fstar - model.predict(w_star)).max((1, 2))
     return Instances(fstar, fw, res.pred, model_kind=model.kind, trained_with=loss, certificate=res.certificate,
                      fstar_class_residual=resid, features=h, w_sw=res.params, w_star=w_star,
-                     min_hessian_eig=res.min_hessian_eig, global_search=glob, family=f"softmax/{family}")
+                     min_hessian_eig=res.min_hessian_eig, global_search=glob, fit_starts=starts, family=f"softmax/{family}")

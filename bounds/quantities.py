@@ -1,4 +1,4 @@
-r"""Batches of (F*, F_w, F_sw) and the quantities the theorems are stated in, each with a rounding bound.
+r"""Batches of (F*, F_w, F_sw) and the quantities the theorems are stated in, each with a rounding-error estimate.
 
 Instances are batched: ``F*, F_w, F_sw`` have shape (B, n, k); expectations are weighted means
 over the n samples. Rows are renormalised on construction, so the instance a check speaks about
@@ -7,10 +7,12 @@ is the given arrays with every row scaled to sum to 1.
 * :math:`\mathrm{Err}(F) = \mathbb{E}\,\mathrm{KL}(F^\star \| F)`, gap :math:`\Delta = \mathrm{Err}(F_{sw}) - \mathrm{Err}(F_w)`,
 * forward misfit :math:`M_f = \mathbb{E}\,\mathrm{KL}(F_w \| F_{sw})`, reverse misfit :math:`M_r = \mathbb{E}\,\mathrm{KL}(F_{sw} \| F_w)`.
 
-Every quantity is returned as ``(value, error)`` where ``error`` bounds the floating-point error
-of ``value`` (a first-order forward error analysis with generous constants, below). Theorems push
-these errors through their nonlinear steps (a square root turns an error of 1e-16 in M into 1e-8
-in :math:`\sqrt M`), so a check is never failed by rounding alone.
+Every quantity is returned as ``(value, error)`` where ``error`` estimates the floating-point error
+of ``value`` (a first-order forward error analysis with generous constants, below: a model, not a
+proven bound, since second-order terms are dropped). Theorems push these errors through their nonlinear
+steps (a square root turns an error of 1e-16 in M into 1e-8 in :math:`\sqrt M`). A check that fails
+by less than this estimate is not trusted either way: the checks the floats flag are decided again in
+interval arithmetic (:mod:`bounds.rigorous`).
 
 Error model for one row of KL, computed by :func:`bounds.divergences.kl` as
 :math:`\sum_i p_i(e^{d_i} - 1 - d_i)` with :math:`d_i = \log q_i - \log p_i`: each log carries an
@@ -31,7 +33,7 @@ from bounds.divergences import check_probs, kl
 
 EPS = float(np.finfo(np.float64).eps)
 
-Estimate = tuple[np.ndarray, np.ndarray]  # (value, rounding-error bound), both (B,)
+Estimate = tuple[np.ndarray, np.ndarray]  # (value, rounding-error estimate), both (B,)
 
 
 @dataclass
@@ -56,6 +58,7 @@ class Instances:
     w_star: np.ndarray | None = None  # (B, k, d) softmax-linear parameters of F*
     min_hessian_eig: np.ndarray | None = None  # (B,) softmax-linear: smallest Hessian eigenvalue at W_sw
     global_search: np.ndarray | None = None  # (B,) softmax-linear k = 2: no grid point beats F_sw (None: not run)
+    fit_starts: np.ndarray | None = None  # (B,) softmax-linear k > 2: random starts of the search behind F_sw (0: none)
     family: str = "custom"
 
     def __post_init__(self) -> None:
@@ -103,7 +106,7 @@ class Instances:
         return self.mean(kl(p, q))
 
     def kl_estimate(self, p: np.ndarray, q: np.ndarray) -> Estimate:
-        """E KL(p || q) and its rounding-error bound (module docstring)."""
+        """E KL(p || q) and its rounding-error estimate (module docstring)."""
         k, n = p.shape[-1], p.shape[-2]
         row = kl(p, q)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -133,7 +136,7 @@ class Instances:
 
 
 def gap_estimate(inst: Instances) -> Estimate:
-    """Err(F_sw) - Err(F_w) with its rounding-error bound."""
+    """Err(F_sw) - Err(F_w) with its rounding-error estimate."""
     (a, ea), (b, eb) = inst.kl_estimate(inst.fstar, inst.fsw), inst.kl_estimate(inst.fstar, inst.fw)
     with np.errstate(invalid="ignore"):
         return a - b, ea + eb

@@ -62,8 +62,11 @@ class Exact:
     allowance: Interval
 
 
-class _Row:
-    """One instance's arrays as exact intervals: rows renormalised, logs computed once per entry."""
+class Row:
+    """One instance's arrays as exact intervals: rows renormalised, logs computed once per entry.
+
+    The building block of exact sides, the project's (:data:`EXACT`) and a user's (``Theorem(..., exact=...)``):
+    ``fstar``, ``fw``, ``fsw`` (and ``fref``) as lists of rows of intervals, ``kl(P, Q)``, ``mean``, ``sq``."""
 
     def __init__(self, inst: Instances, i: int) -> None:
         w = [iv.mpf(float(x)) for x in inst.weights[i]]
@@ -137,7 +140,7 @@ def _floor(inst: Instances, i: int) -> Interval:
 
 def _t_universal(reverse: bool) -> Callable[[Instances, int], Exact]:
     def exact(inst: Instances, i: int) -> Exact:
-        r = _Row(inst, i)
+        r = Row(inst, i)
         d = r.kl(r.fstar, r.fsw) - r.kl(r.fstar, r.fw)
         M = r.kl(r.fsw, r.fw) if reverse else r.kl(r.fw, r.fsw)
         bound = iv.sqrt(M) / (_floor(inst, i) * iv.sqrt(2))
@@ -147,7 +150,7 @@ def _t_universal(reverse: bool) -> Callable[[Instances, int], Exact]:
 
 
 def _t3(inst: Instances, i: int) -> Exact:
-    r = _Row(inst, i)
+    r = Row(inst, i)
     d = r.kl(r.fstar, r.fsw) - r.kl(r.fstar, r.fw)
     gw = iv.mpf(float(inst.weak_floor()[i]))
 
@@ -160,14 +163,14 @@ def _t3(inst: Instances, i: int) -> Exact:
 
 
 def _t4(inst: Instances, i: int) -> Exact:
-    r = _Row(inst, i)
+    r = Row(inst, i)
     res = _scalar(inst.fstar_class_residual, i)
     allowance = _scalar(inst.certificate, i) + res * r.abs_log_ratio(None)
     return Exact(r.kl(r.fstar, r.fsw), r.kl(r.fstar, r.fw) - r.kl(r.fsw, r.fw), allowance)
 
 
 def _t6(inst: Instances, i: int) -> Exact:
-    r = _Row(inst, i)
+    r = Row(inst, i)
     fref = r.fref if r.fref is not None else r.fstar
     weight = [[abs(a - b) for a, b in zip(p, q)] for p, q in zip(r.fstar, fref)]
     rhs = r.kl(r.fstar, r.fw) - r.kl(r.fsw, r.fw) + _scalar(inst.certificate, i) + r.abs_log_ratio(weight)
@@ -175,7 +178,7 @@ def _t6(inst: Instances, i: int) -> Exact:
 
 
 def _t0(inst: Instances, i: int) -> Exact:
-    r = _Row(inst, i)
+    r = Row(inst, i)
     res = _scalar(inst.fstar_class_residual, i)
     spread = r.mean([sum((abs(a - b) for a, b in zip(p, q)), iv.mpf(0)) for p, q in zip(r.fw, r.fsw)])
     allowance = _scalar(inst.certificate, i) + 2 * res * spread
@@ -197,11 +200,13 @@ def margin(relation: str, e: Exact) -> Interval:
     raise ValueError(f"no interval decision for relation {relation!r}")
 
 
-def decide(name: str, relation: str, inst: Instances, i: int) -> tuple[str, float] | None:
+def decide(name: str, relation: str, inst: Instances, i: int,
+           exact: Callable[[Instances, int], Exact] | None = None) -> tuple[str, float] | None:
     """(``holds`` / ``violated`` / ``undecided``, the enclosure's midpoint) for instance i of result ``name``,
     or None when this module cannot decide it (no exact sides, a side not finite, or more than
-    :data:`MAX_ENTRIES` entries): the floats decide."""
-    exact = EXACT.get(name)
+    :data:`MAX_ENTRIES` entries): the floats decide. ``exact``: the result's own exact sides (a user's theorem),
+    else :data:`EXACT` by name."""
+    exact = exact or EXACT.get(name)
     if exact is None or inst.fstar.shape[1] * inst.fstar.shape[2] > MAX_ENTRIES:
         return None
     with precision():
@@ -219,8 +224,9 @@ def decide(name: str, relation: str, inst: Instances, i: int) -> tuple[str, floa
 CONSISTENT = 64.0
 
 
-def confirm(name: str, res: CheckResult, inst: Instances, flagged: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
-    """Re-decide every float-flagged check (``flagged``, (B,) bool) with :func:`decide`.
+def confirm(name: str, res: CheckResult, inst: Instances, flagged: np.ndarray,
+            exact: Callable[[Instances, int], Exact] | None = None) -> tuple[np.ndarray, dict[str, int]]:
+    """Re-decide every float-flagged check (``flagged``, (B,) bool) with :func:`decide` (``exact`` as there).
 
     Returns the checks that still count as violations and how they were decided (the non-zero counts of
     ``interval: holds``, ``interval: undecided``, ``interval: violated``, ``float: violated`` where this
@@ -230,7 +236,7 @@ def confirm(name: str, res: CheckResult, inst: Instances, flagged: np.ndarray) -
     out, counts = flagged.copy(), {}
     float_margin = res.slack + res.allowance
     for i in np.flatnonzero(flagged):
-        got = decide(name, res.relation, inst, int(i))
+        got = decide(name, res.relation, inst, int(i), exact)
         if got is None:
             key = "float: violated"
         elif abs(float_margin[i] - got[1]) > CONSISTENT * res.tol[i] + 1e-300:

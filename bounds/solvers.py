@@ -343,6 +343,65 @@ def _normalised_weights(weights: Any, B: int, n: int) -> np.ndarray:
     return w / w.sum(axis=1, keepdims=True)
 
 
+def member(model: ModelClass, target: Any, weights: Any = None) -> tuple[Fit, np.ndarray]:
+    r"""Whether ``target`` lies in the class: the member closest to it in forward KL, and max |target - F| (B,).
+
+    The forward-KL fit :math:`\min_F \mathbb{E}\,\mathrm{KL}(T\|F)` is 0 exactly at a member equal to T. On a
+    probability-convex class the interior-point fit stops short of the boundary (a vertex T, or T equal to one head
+    of a mixture, is approached to ~1e-8 only), so it is polished by an active set (:func:`_active_set_polish`); the
+    softmax-linear fit is unconstrained and converges to a member in the interior by itself.
+    """
+    res = fit(model, target, "forward_kl", weights)
+    T = np.asarray(target, dtype=np.float64).reshape(res.pred.shape)
+    if isinstance(model, (StochasticMatrixClass, MixtureClass)):
+        theta = _active_set_polish(model, res.theta, T)
+        polished = _finish_convex(model, theta, T, "forward_kl", _normalised_weights(weights, model.batch, model.n),
+                                  iterations=res.iterations, tol=1e-10)
+        better = np.abs(T - polished.pred).max((1, 2)) < np.abs(T - res.pred).max((1, 2))
+        res = Fit(*(np.where(better.reshape((-1,) + (1,) * (np.ndim(a) - 1)), b, a) if isinstance(a, np.ndarray) else a
+                    for a, b in zip(_fields(res), _fields(polished))))
+    return res, np.abs(T - res.pred).max((1, 2))
+
+
+def _fields(f: Fit) -> tuple[Any, ...]:
+    return tuple(getattr(f, name) for name in Fit.__dataclass_fields__)
+
+
+#: Coordinates of theta below these are tried as inactive (set to 0) by the active-set polish.
+ACTIVE_THRESHOLDS = (1e-12, 1e-10, 1e-8, 1e-6, 1e-4)
+
+
+def _active_set_polish(model: StochasticMatrixClass | MixtureClass, theta: np.ndarray, T: np.ndarray) -> np.ndarray:
+    r"""Per instance: fix the coordinates of theta below a threshold at 0 and solve the reduced problem
+    :math:`\Phi_S x = T`, :math:`E_S x = 1` (the class's linear map and block sums on the kept coordinates S) for the
+    smallest correction :math:`x - \theta_S` (least squares); keep x if it is feasible (entries below 0 only at rounding
+    level, clipped) and lies closer to T than theta, trying every threshold in ``ACTIVE_THRESHOLDS``."""
+    out = theta.copy()
+    B, nb, bs = theta.shape
+    P = nb * bs
+    E = np.kron(np.eye(nb), np.ones((1, bs)))  # block sums, (nb, P)
+    for b in range(B):
+        Phi = _subset(model, np.full(P, b)).predict(np.eye(P).reshape(P, nb, bs)).reshape(P, -1).T  # (n k, P)
+        t = T[b].reshape(-1)
+        th = theta[b].reshape(-1)
+        best, best_r = th, np.abs(Phi @ th - t).max()
+        for tau in ACTIVE_THRESHOLDS:
+            S = (th > tau) | (th == th.reshape(nb, bs).max(1).repeat(bs))
+            A = np.vstack([Phi[:, S], E[:, S]])
+            rhs = np.concatenate([t - Phi[:, S] @ th[S], 1.0 - E[:, S] @ th[S]])
+            x = np.zeros(P)
+            x[S] = th[S] + np.linalg.lstsq(A, rhs, rcond=None)[0]
+            if x.min() < -1e-12:
+                continue
+            x = np.clip(x, 0.0, None).reshape(nb, bs)
+            x = (x / x.sum(1, keepdims=True)).reshape(-1)
+            r = np.abs(Phi @ x - t).max()
+            if r < best_r:
+                best, best_r = x, r
+        out[b] = best.reshape(nb, bs)
+    return out
+
+
 # -- softmax-linear class ---------------------------------------------------------------------
 
 
@@ -372,6 +431,22 @@ def _fit_softmax(model: SoftmaxLinearClass, T: np.ndarray, loss: str, w: np.ndar
             better = obj < best - 1e-13
             W = np.where(better[:, None, None], Wc, W)
             best = np.where(better, obj, best)
+    return _softmax_fit(model, W, T, loss, base, w, iters, tol)
+
+
+def softmax_gradient_norm(model: SoftmaxLinearClass, W: np.ndarray, target: Any, loss: str, weights: Any = None) -> np.ndarray:
+    """(B,) the gradient norm of the weighted mean ``loss`` over the free rows of W: the certificate of a softmax fit."""
+    T = check_probs(np.asarray(target, dtype=np.float64).reshape(model.batch, model.n, model.num_classes), name="target")
+    W = np.asarray(W, dtype=np.float64)
+    grad, _ = _softmax_derivatives(model, W - W[:, -1:, :], T, "forward_kl" if loss == "ce" else loss,
+                                   _normalised_weights(weights, model.batch, model.n))
+    return np.sqrt((grad**2).sum((1, 2)))
+
+
+def _softmax_fit(model: SoftmaxLinearClass, W: np.ndarray, T: np.ndarray, loss: str, base: str, w: np.ndarray,
+                 iterations: int, tol: float) -> Fit:
+    """The Fit at W: prediction, objective, gradient-norm certificate and smallest Hessian eigenvalue."""
+    B, k, d = W.shape
     grad, hess = _softmax_derivatives(model, W, T, base, w)
     gnorm = np.sqrt((grad**2).sum((1, 2)))
     P = (k - 1) * d
@@ -384,7 +459,7 @@ def _fit_softmax(model: SoftmaxLinearClass, T: np.ndarray, loss: str, w: np.ndar
         certificate=gnorm,
         certificate_kind="gradient-norm",
         converged=gnorm <= max(tol, 1e-9),
-        iterations=iters,
+        iterations=iterations,
         min_hessian_eig=min_eig,
     )
 
@@ -401,35 +476,44 @@ def _softmax_derivatives(model: SoftmaxLinearClass, W: np.ndarray, T: np.ndarray
     reverse CE (v = -log T) and reverse KL (v = log p - log T, plus the entropy term):
     g_l = p_l (v_l - \bar v); H = diag(p (v - \bar v)) - p p^T * ((v_l - \bar v) + (v_m - \bar v)),
     and reverse KL adds diag(p) - p p^T. Then g_W = sum_j w_j g_j h_j^T, H_W = sum_j w_j H_j (x) h_j h_j^T.
+    Every H_j has the form diag(a) - q p^T - p q^T (forward: a = p, q = p/2; reverse CE: a = q = g;
+    reverse KL: a = g + p, q = g + p/2), which the computation uses.
     """
     h = model.features
     p = model.predict(W)
+    B, n, k = p.shape
+    d = h.shape[2]
     if loss == "forward_kl":
-        g = p - T
-        Hs = _diag(p) - p[..., :, None] * p[..., None, :]
+        g, a, q = p - T, p, 0.5 * p
     else:
         if loss == "rce":
             v = -np.log(T)
         else:
-            a = model.logits(W)
-            v = a - logsumexp(a, axis=-1, keepdims=True) - np.log(T)  # log p without underflow
-        c = v - (p * v).sum(-1, keepdims=True)
-        g = p * c
-        Hs = _diag(p * c) - p[..., :, None] * p[..., None, :] * (c[..., :, None] + c[..., None, :])
-        if loss == "reverse_kl":
-            Hs = Hs + _diag(p) - p[..., :, None] * p[..., None, :]
-    B, n, k = p.shape
-    d = h.shape[2]
-    grad = np.einsum("bn,bnl,bnd->bld", w, g[..., : k - 1], h)
-    # H_W[(l, d), (m, e)] = sum_j w_j Hs_j[l, m] h_jd h_je, as one batched matrix product over j.
-    Hw = (w[..., None, None] * Hs[..., : k - 1, : k - 1]).reshape(B, n, -1)
+            z = model.logits(W)
+            v = z - logsumexp(z, axis=-1, keepdims=True) - np.log(T)  # log p without underflow
+        g = p * (v - (p * v).sum(-1, keepdims=True))
+        # Hs = diag(a) - q p^T - p q^T with q = g (+ p/2 for reverse KL, whose entropy adds diag(p) - p p^T).
+        a, q = (g + p, g + 0.5 * p) if loss == "reverse_kl" else (g, g)
+    grad = np.swapaxes(w[..., None] * g[..., : k - 1], 1, 2) @ h
+    # H_W = sum_j w_j Hs_j (x) h_j h_j^T: the diagonal part per class l as one matrix product over j, the
+    # rank-two part as X^T diag(w) Y with X_j = q_j (x) h_j, Y_j = p_j (x) h_j (never forming (n, k, k) arrays).
     outer = (h[..., :, None] * h[..., None, :]).reshape(B, n, d * d)
-    hess = (np.swapaxes(Hw, 1, 2) @ outer).reshape(B, k - 1, k - 1, d, d).transpose(0, 1, 3, 2, 4)
+    D = (np.swapaxes(w[..., None] * a[..., : k - 1], 1, 2) @ outer).reshape(B, k - 1, d, d)
+    X = (q[..., : k - 1, None] * h[..., None, :]).reshape(B, n, (k - 1) * d)
+    Y = ((w[..., None] * p[..., : k - 1])[..., None] * h[..., None, :]).reshape(B, n, (k - 1) * d)
+    C = np.swapaxes(X, 1, 2) @ Y
+    hess = -(C + np.swapaxes(C, 1, 2)).reshape(B, k - 1, d, k - 1, d)
+    idx = np.arange(k - 1)
+    hess[:, idx, :, idx, :] += np.moveaxis(D, 1, 0)
     return grad, hess
 
 
-def _diag(x: np.ndarray) -> np.ndarray:
-    return x[..., :, None] * np.eye(x.shape[-1])
+def _rows(model: SoftmaxLinearClass, idx: np.ndarray) -> SoftmaxLinearClass:
+    """The instances ``idx`` of a batched softmax-linear class (features validated when ``model`` was built)."""
+    sub = SoftmaxLinearClass.__new__(SoftmaxLinearClass)
+    object.__setattr__(sub, "features", model.features[idx])
+    object.__setattr__(sub, "num_classes", model.num_classes)
+    return sub
 
 
 def _newton_softmax(model: SoftmaxLinearClass, T: np.ndarray, loss: str, w: np.ndarray, W0: np.ndarray, tol: float, max_iter: int) -> tuple[np.ndarray, int]:
@@ -443,9 +527,7 @@ def _newton_softmax(model: SoftmaxLinearClass, T: np.ndarray, loss: str, w: np.n
         idx = np.flatnonzero(active)
         if idx.size == 0:
             break
-        sub = SoftmaxLinearClass.__new__(SoftmaxLinearClass)
-        object.__setattr__(sub, "features", model.features[idx])
-        object.__setattr__(sub, "num_classes", k)
+        sub = _rows(model, idx)
         Wi, Ti, wi = W[idx], T[idx], w[idx]
         grad, hess = _softmax_derivatives(sub, Wi, Ti, loss, wi)
         gnorm = np.sqrt((grad**2).sum((1, 2)))
@@ -462,12 +544,12 @@ def _newton_softmax(model: SoftmaxLinearClass, T: np.ndarray, loss: str, w: np.n
         slope = (grad * step).sum((1, 2))
         s = np.ones(idx.size)
         accepted = np.zeros(idx.size, dtype=bool)
-        for _ in range(50):
-            cand = Wi.copy()
-            cand[:, : k - 1] += s[:, None, None] * step
-            f1 = _softmax_objective(sub, cand, Ti, loss, wi)
-            ok = f1 <= f0 + 1e-4 * s * slope + 1e-15 * np.abs(f0)
-            accepted |= ok
+        for _ in range(50):  # backtrack only where no step was accepted yet
+            todo = np.flatnonzero(~accepted)
+            cand = Wi[todo].copy()
+            cand[:, : k - 1] += s[todo, None, None] * step[todo]
+            f1 = _softmax_objective(_rows(sub, todo), cand, Ti[todo], loss, wi[todo])
+            accepted[todo] = f1 <= f0[todo] + 1e-4 * s[todo] * slope[todo] + 1e-15 * np.abs(f0[todo])
             if accepted.all():
                 break
             s = np.where(accepted, s, 0.5 * s)
@@ -476,6 +558,55 @@ def _newton_softmax(model: SoftmaxLinearClass, T: np.ndarray, loss: str, w: np.n
         W[idx] = Wi
         active[idx[done | ~accepted]] = False
     return W, it
+
+
+#: Scales of the random starts of :func:`softmax_multistart`, cycled over the starts: W ~ N(0, scale^2) entrywise.
+START_SCALES = (0.5, 1.0, 2.0)
+#: Newton iterations per random start; the start kept for an instance then gets up to 100 more.
+SEARCH_ITER = 100
+#: Entries (rows x n x k x d) of one batched Newton run in :func:`softmax_multistart`; larger searches are chunked.
+SEARCH_CHUNK = 3_000_000
+
+
+def softmax_multistart(model: SoftmaxLinearClass, target: Any, loss: str, result: Fit, which: Any = None,
+                       starts: int = 50, seed: int | np.random.Generator = 0, weights: Any = None) -> tuple[Fit, np.ndarray]:
+    r"""A global search for the non-convex reverse losses: ``starts`` further random starts for the instances
+    ``which`` ((B,) bool; default all), each refined by the fit's regularised Newton, batched (every start of
+    every instance is one row of one batched run). Start s draws W ~ N(0, \sigma_s^2) entrywise, \sigma_s cycling
+    through ``START_SCALES``. Returns the fit with, per instance, the lowest objective among ``result`` and the
+    starts (a start counts only if it lowers the objective by more than 1e-12 (1 + |f|)), its certificate and
+    smallest Hessian eigenvalue recomputed, and (B,) the number of starts behind each instance's fit
+    (``starts`` where searched, else 0). This is a best-of-N search, not a certificate of a global minimum.
+    """
+    if not isinstance(model, SoftmaxLinearClass):
+        raise TypeError(f"softmax_multistart: needs a SoftmaxLinearClass, got {type(model).__name__}")
+    B, k, d = model.batch, model.num_classes, model.features.shape[2]
+    T = check_probs(np.asarray(target, dtype=np.float64).reshape(B, model.n, k), name="target")
+    base = "forward_kl" if loss == "ce" else loss
+    w = _normalised_weights(weights, B, model.n)
+    idx = np.flatnonzero(np.ones(B, bool) if which is None else np.asarray(which, dtype=bool))
+    W = result.params - result.params[:, k - 1 : k, :]
+    best = _softmax_objective(model, W, T, base, w)
+    rng = np.random.default_rng(seed)
+    scales = np.resize(np.array(START_SCALES), starts)
+    per_chunk = max(1, SEARCH_CHUNK // (starts * model.n * k * d))
+    for part in np.array_split(idx, max(1, -(-idx.size // per_chunk))) if idx.size else []:
+        rows = np.repeat(part, starts)
+        init = rng.normal(size=(rows.size, k, d)) * np.tile(scales, part.size)[:, None, None]
+        Wc, _ = _newton_softmax(_rows(model, rows), T[rows], base, w[rows], init, 1e-10, SEARCH_ITER)
+        obj = _softmax_objective(_rows(model, rows), Wc, T[rows], base, w[rows]).reshape(part.size, starts)
+        obj = np.where(np.isfinite(obj), obj, np.inf)
+        j = obj.argmin(axis=1)
+        o = obj[np.arange(part.size), j]
+        better = o < best[part] - 1e-12 * (1.0 + np.abs(best[part]))
+        won = part[better]
+        if won.size:
+            W[won], _ = _newton_softmax(_rows(model, won), T[won], base, w[won],
+                                        Wc.reshape(part.size, starts, k, d)[np.arange(part.size), j][better], 1e-10, 100)
+            best[won] = _softmax_objective(_rows(model, won), W[won], T[won], base, w[won])
+    n_starts = np.zeros(B, dtype=np.int64)
+    n_starts[idx] = starts
+    return _softmax_fit(model, W, T, loss, base, w, result.iterations, tol=1e-10), n_starts
 
 
 def softmax_global_check(model: SoftmaxLinearClass, target: Any, loss: str, result: Fit, weights: Any = None,

@@ -7,10 +7,11 @@ misfits M_f and M_r). Each result owns its **relation** between a left and a rig
 * ``lower``: lhs >= rhs (T3: gap >= bound), slack = lhs - rhs;
 * ``identity``: lhs = rhs (T5), slack = -|lhs - rhs|.
 
-A check holds when ``slack >= -(allowance + tol)``: ``allowance`` is what the solver's certificate
-permits (0 for results that involve no solver) and ``tol`` the rounding error of both sides,
-propagated through every nonlinear step from :mod:`bounds.quantities` (plus 4 ulp of each side).
-A reported violation is therefore one beyond the certificate and beyond rounding.
+A check holds in floats when ``slack >= -(allowance + tol)``: ``allowance`` is what the solver's certificate
+permits (0 for results that involve no solver) and ``tol`` a first-order model of the rounding error of
+both sides, propagated through every nonlinear step from :mod:`bounds.quantities` (plus 4 ulp of each side).
+That model is an estimate with generous constants, not a proven bound: a check the floats flag is decided
+again in interval arithmetic (:func:`bounds.rigorous.confirm`) before it counts, and that is the proof.
 Non-theorems are claims the project REFUTES: a counterexample (:func:`breaks`) is an instance where
 the claimed inequality fails by more than ``COUNTEREXAMPLE_MARGIN`` beyond its allowance and rounding
 while the solver certificate is below ``CERTIFIED``. Each result also names the instance families
@@ -39,7 +40,7 @@ from bounds.quantities import (
 )
 
 __all__ = ["CERTIFIED", "COUNTEREXAMPLE_MARGIN", "THEOREMS", "CheckResult", "Hypothesis", "Instances", "NonTheorem",
-           "Sides", "Theorem", "applicable", "breaks", "forward_misfit", "gap", "pinsker_constant", "reverse_misfit",
+           "Sides", "Theorem", "applicable", "breaks", "fails_beyond", "fit_search", "forward_misfit", "gap", "pinsker_constant", "reverse_misfit",
            "sharp_lower_bound", "tv_envelope"]
 
 #: A solver result counts as an exact minimiser (for hypotheses and counterexamples) below this.
@@ -55,9 +56,17 @@ def breaks(res: "CheckResult", inst: Instances) -> np.ndarray:
     by :meth:`NonTheorem.counterexamples` (with its hypotheses met) and for theorems checked outside
     their hypotheses (``revkl llm theory``). (B,) bool."""
     cert = np.zeros(inst.batch) if inst.certificate is None else np.asarray(inst.certificate)
-    with np.errstate(invalid="ignore"):  # an undefined side (NaN) refutes nothing; an infinite error does
-        beyond = -res.slack - res.allowance - res.tol > COUNTEREXAMPLE_MARGIN
-    return beyond & (cert <= CERTIFIED)
+    return fails_beyond(res.slack, res.allowance, res.tol) & (cert <= CERTIFIED)
+
+
+def fails_beyond(slack: float | np.ndarray, allowance: float | np.ndarray, tol: float | np.ndarray) -> np.bool_ | np.ndarray:
+    r"""Whether a relation fails by more than ``COUNTEREXAMPLE_MARGIN`` beyond its allowance and rounding:
+    :math:`-\mathrm{slack} - \mathrm{allowance} - \mathrm{tol} > \mathrm{COUNTEREXAMPLE\_MARGIN}`. The one
+    counterexample rule on the numbers: :func:`breaks` adds the certificate to it, and a stored record
+    (``revkl synthetic``'s ``t4_slack`` against its ``t4_tolerance``) is judged by it alone. Scalars or
+    arrays; an undefined side (NaN) refutes nothing, an infinite error does."""
+    with np.errstate(invalid="ignore"):
+        return -np.asarray(slack, dtype=np.float64) - allowance - tol > COUNTEREXAMPLE_MARGIN
 
 
 @dataclass(frozen=True)
@@ -69,7 +78,7 @@ class Hypothesis:
 
 @dataclass
 class Sides:
-    """What a result's formula produces on a batch: both sides, the certificate allowance, the rounding bound."""
+    """What a result's formula produces on a batch: both sides, the certificate allowance, the rounding-error estimate."""
 
     lhs: np.ndarray
     rhs: np.ndarray
@@ -145,19 +154,23 @@ class Theorem:
     (verify cycles through them batch by batch); ``summary`` adds result-specific tightness figures.
     ``sides_text`` names the two sides for printing. ``sharpness``: the bound carries a constant whose sharpness the
     largest ratio lhs / rhs reached measures (T1-T3); for the others the slack is the summary. ``trained_with``: the
-    loss whose fit the result speaks about (None for results about any F_sw).
+    loss whose fit the result speaks about (None for results about any F_sw). ``exact``: ``(inst, i) ->
+    bounds.rigorous.Exact``, the sides in interval arithmetic, with which float-flagged checks are re-decided (the
+    project's results have theirs in ``bounds.rigorous.EXACT``; a user's theorem may bring its own).
     """
 
     kind = "theorem"
 
     def __init__(self, name: str, title: str, statement: str, relation: str, hypotheses: tuple[Hypothesis, ...],
                  sides: Callable[[Instances], Sides], families: dict[str, Family], sides_text: tuple[str, str],
-                 summary: Summary | None = None, sharpness: bool = False, trained_with: str | None = None) -> None:
+                 summary: Summary | None = None, sharpness: bool = False, trained_with: str | None = None,
+                 exact: Callable[[Instances, int], Any] | None = None) -> None:
         if relation not in RELATIONS:
             raise ValueError(f"relation must be one of {RELATIONS}, got {relation!r}")
         self.name, self.title, self.statement, self.relation = name, title, statement, relation
         self.hypotheses, self.families, self.sides_text = hypotheses, families, sides_text
         self._sides, self._summary, self.sharpness, self.trained_with = sides, summary, sharpness, trained_with
+        self.exact = exact
 
     def hypotheses_hold(self, inst: Instances) -> dict[str, np.ndarray]:
         """Each hypothesis evaluated on every instance: name -> (B,) bool."""
@@ -173,7 +186,8 @@ class Theorem:
         return CheckResult(self.name, s.lhs, s.rhs, s.allowance, self.hypotheses_hold(inst), s.extras, self.relation, s.rounding)
 
     def with_sides(self, name: str, sides: Callable[[Instances], Sides]) -> "Theorem":
-        """The same result with another formula (e.g. a deliberately wrong constant, to show a check can fail)."""
+        """The same result with another formula (e.g. a deliberately wrong constant, to show a check can fail);
+        its exact sides no longer mirror the formula, so it has none (floats decide)."""
         return type(self)(name, self.title, self.statement, self.relation, self.hypotheses, sides, self.families,
                           self.sides_text, self._summary, self.sharpness, self.trained_with)
 
@@ -229,12 +243,16 @@ class NonTheorem(Theorem):
         slack = cols["slack"]
         if slack.size == 0:
             return {}
-        return {"fraction_failing": float((slack < 0).mean()), "worst_failure": float(-slack.min())}
+        out: dict[str, Any] = {"fraction_failing": float((slack < 0).mean()), "worst_failure": float(-slack.min())}
+        if self._summary is not None:
+            out.update(self._summary(cols))
+        return out
 
     def describe(self, t: dict[str, Any]) -> str:
         if not t:
             return "no instance met the hypotheses"
-        return f"claim fails on {100 * t['fraction_failing']:.1f}%, worst by {t['worst_failure']:.3g} nats"
+        text = f"claim fails on {100 * t['fraction_failing']:.1f}%, worst by {t['worst_failure']:.3g} nats"
+        return f"{text}; {t['note']}" if t.get("note") else text
 
 
 # -- bounds and their rounding ---------------------------------------------------------------
@@ -413,9 +431,37 @@ def _nt_forward_sides(inst: Instances) -> Sides:
     return Sides(e_sw, e_w - Mf, np.zeros_like(e_sw), e1 + e2 + e3, {"gap": e_sw - e_w, "misfit": Mf})
 
 
+def fit_search(k: int | float, global_certified: bool | float, starts: int | float) -> str:
+    """What kind of minimiser a softmax reverse-loss fit is: ``global (certified)`` (k = 2, the grid search of
+    :func:`bounds.solvers.softmax_global_check` finds nothing lower) or ``best of N`` (k > 2: N random starts
+    searched, :func:`bounds.instances.search`; N = 0 where no search ran)."""
+    return "global (certified)" if k == 2 and global_certified else f"best of {int(starts)}"
+
+
 def _nt_softmax_sides(inst: Instances) -> Sides:
     s = _disagreement_sides(inst, with_slack=False)
-    return Sides(s.lhs, s.rhs, np.zeros_like(s.lhs), s.rounding, s.extras)
+    extras = dict(s.extras)
+    extras["global_certified"] = (np.zeros(inst.batch) if inst.global_search is None or inst.num_classes != 2
+                                  else np.asarray(inst.global_search, dtype=np.float64))
+    extras["fit_starts"] = np.zeros(inst.batch) if inst.fit_starts is None else np.asarray(inst.fit_starts, dtype=np.float64)
+    return Sides(s.lhs, s.rhs, np.zeros_like(s.lhs), s.rounding, extras)
+
+
+def _search_summary(cols: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Per counterexample (hypotheses met, failing beyond margin): which kind of minimiser its fit is (:func:`fit_search`)."""
+    cx = fails_beyond(cols["slack"], cols["allowance"], cols["tol"])
+    kinds: dict[str, int] = {}
+    for k, g, n in zip(cols["k"][cx], cols["global_certified"][cx], cols["fit_starts"][cx]):
+        kind = fit_search(k, g, n)
+        kinds[kind] = kinds.get(kind, 0) + 1
+    best_of = cols["fit_starts"][cx & (cols["k"] > 2)]
+    out: dict[str, Any] = {"counterexample_fits": kinds}
+    if best_of.size:
+        out["min_starts"] = int(best_of.min())
+    glob = kinds.get("global (certified)", 0)
+    out["note"] = (f"fits: {glob} global (certified, k = 2), {int(cx.sum()) - glob} best of N random starts (k > 2"
+                   + (f", N >= {out['min_starts']})" if best_of.size else ")"))
+    return out
 
 
 # -- result-specific tightness ------------------------------------------------------------------
@@ -543,7 +589,7 @@ NT_SOFTMAX = NonTheorem(
      Hypothesis("reverse_fit", "F_sw is a certified stationary point of E KL(F||F_w) (gradient norm <= 1e-9)", _trained("reverse_kl", True)),
      Hypothesis("local_minimum", "the Hessian at W_sw is positive definite (smallest eigenvalue > 1e-10)", _local_minimum),
      Hypothesis("global_k2", "for k = 2: no point of a grid search (refined by Newton) has a lower objective", _global_k2)),
-    _nt_softmax_sides, _softmax("reverse_kl"), ("Err(F_sw)", "Err(F_w) - M_r"), trained_with="reverse_kl",
+    _nt_softmax_sides, _softmax("reverse_kl"), ("Err(F_sw)", "Err(F_w) - M_r"), _search_summary, trained_with="reverse_kl",
 )
 
 THEOREMS: dict[str, Theorem] = {t.name: t for t in (T0, T1, T2, T3, T4, T5, T6, NT_FORWARD, NT_SOFTMAX)}

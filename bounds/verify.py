@@ -11,7 +11,6 @@ counterexamples.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -24,8 +23,8 @@ import numpy as np
 from bounds.instances import sample_shape
 from bounds.rigorous import confirm
 from revkl_core.progress import Meter
-from revkl_core.runfolder import atomic_write_json
-from bounds.theorems import THEOREMS, CheckResult, Instances, NonTheorem, Theorem
+from revkl_core.runfolder import UserError, atomic_write_json, read_json_object
+from bounds.theorems import THEOREMS, CheckResult, Instances, NonTheorem, Theorem, fit_search
 
 #: Non-theorem searches are capped: each certified softmax fit needs several Newton runs.
 NON_THEOREM_CAP = 1000
@@ -89,6 +88,8 @@ def _describe(res: CheckResult, inst: Instances, i: int) -> dict[str, Any]:
         out["certificate"] = float(np.asarray(inst.certificate)[i])
     for key, v in res.extras.items():
         out[key] = float(np.asarray(v)[i])
+    if "fit_starts" in out:  # a non-convex fit: say what kind of minimiser it is
+        out["fit_search"] = fit_search(k, out["global_certified"], out["fit_starts"])
     if n * k <= 60:  # small enough to print in full: a reader can re-check it by hand
         out["fstar"], out["fw"], out["fsw"] = (inst.fstar[i].tolist(), inst.fw[i].tolist(), inst.fsw[i].tolist())
     return out
@@ -100,39 +101,50 @@ def _points(t: _Tally, rng: np.random.Generator) -> dict[str, list[float]]:
     return {k: [float(x) for x in t.column(k)[idx]] for k in POINT_KEYS if k in t.columns}
 
 
-def verify(instances: int = 2000, seed: int = 0, results: list[str] | None = None, progress: bool = True,
+def _resolve(results: list[str | Theorem] | None) -> dict[str, Theorem]:
+    """Names of the project's results or Theorem objects (a user's), by name; ValueError for an unknown name or a clash."""
+    out: dict[str, Theorem] = {}
+    for r in list(THEOREMS) if results is None else results:
+        if not isinstance(r, Theorem) and r not in THEOREMS:
+            raise ValueError(f"unknown result {r!r}; known: {', '.join(THEOREMS)}")
+        thm = r if isinstance(r, Theorem) else THEOREMS[r]
+        if thm.name in out and out[thm.name] is not thm:
+            raise ValueError(f"two results are named {thm.name!r}; rename one")
+        out[thm.name] = thm
+    return out
+
+
+def verify(instances: int = 2000, seed: int = 0, results: list[str | Theorem] | None = None, progress: bool = True,
            log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Check every result on ``instances`` random instances each; returns the report dictionary.
 
-    Batches of each result cycle through its instance families (``Theorem.families``) in order.
-    ``progress``: a bar on a terminal, else progress lines every 30 s to ``log`` (default stderr).
+    ``results``: names in ``THEOREMS`` or :class:`~bounds.theorems.Theorem` objects (a user's own, e.g. from
+    :func:`load_theorem`), default all of ``THEOREMS``. Batches of each result cycle through its instance families
+    (``Theorem.families``) in order. ``progress``: a bar on a terminal, else progress lines every 30 s to ``log``
+    (default stderr).
     """
     if instances < 1:
         raise ValueError(f"instances must be >= 1, got {instances}")
-    names = list(THEOREMS) if results is None else results
-    unknown = [r for r in names if r not in THEOREMS]
-    if unknown:
-        raise ValueError(f"unknown result(s) {unknown}; known: {', '.join(THEOREMS)}")
+    thms = _resolve(results)
     rng = np.random.default_rng(seed)
     plan: list[tuple[str, str, int]] = []
-    for name in names:
-        thm = THEOREMS[name]
+    for name, thm in thms.items():
         total = min(instances, NON_THEOREM_CAP) if isinstance(thm, NonTheorem) else instances
         fams = list(thm.families)
         plan += [(name, fams[i % len(fams)], min(BATCH, total - s)) for i, s in enumerate(range(0, total, BATCH))]
-    tallies = {name: _Tally(THEOREMS[name]) for name in names}
+    tallies = {name: _Tally(thm) for name, thm in thms.items()}
     start = time.perf_counter()
     meter = Meter("verify", len(plan), "batches", show=progress, emit=log)
     for name, family, size in plan:
         k, n = sample_shape(rng)
-        thm = THEOREMS[name]
+        thm = thms[name]
         inst = thm.families[family](rng, size, n, k)
         res = thm.check(inst)
         if isinstance(thm, NonTheorem):
             flagged = thm.counterexamples(res, inst)
             score = -res.slack
         else:
-            flagged, decided = confirm(name, res, inst, res.hypotheses_met & ~res.holds)
+            flagged, decided = confirm(name, res, inst, res.hypotheses_met & ~res.holds, thm.exact)
             for key, count in decided.items():
                 tallies[name].decided[key] = tallies[name].decided.get(key, 0) + count
             score = np.where(flagged, res.violation, -res.slack)
@@ -142,7 +154,7 @@ def verify(instances: int = 2000, seed: int = 0, results: list[str] | None = Non
     report: dict[str, Any] = {}
     prng = np.random.default_rng(seed + 1)
     for name, t in tallies.items():
-        thm = THEOREMS[name]
+        thm = t.thm
         report[name] = {
             "kind": thm.kind, "relation": thm.relation, "title": thm.title, "statement": thm.statement,
             "hypotheses": {h.name: h.text for h in thm.hypotheses}, "families": t.families,
@@ -172,24 +184,60 @@ def write_json(report: dict[str, Any], path: str | os.PathLike[str]) -> None:
     atomic_write_json(path, report, allow_nan=True)
 
 
+#: What every result entry of a report holds (readers such as the scorecard rely on them).
+ENTRY_FIELDS = ("kind", "instances", "hypotheses_met", "violations", "max_violation", "tightness")
+
+
 def load_report(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a report written by :func:`write_json`; ValueError naming the file if it is not one."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err.msg})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object of results, got {type(data).__name__}")
+    """Read a report written by :func:`write_json`; UserError naming the file and the entry if it is not one."""
+    data = read_json_object(path)
+    if not isinstance(data.get("_meta"), dict):
+        raise UserError(f"{path}: not a `revkl bounds verify` report (no _meta object)")
+    for name, entry in data.items():
+        if name.startswith("_"):
+            continue
+        if not isinstance(entry, dict):
+            raise UserError(f"{path}: result {name!r} is a {type(entry).__name__}, expected an object")
+        missing = [f for f in ENTRY_FIELDS if f not in entry]
+        if missing:
+            raise UserError(f"{path}: result {name!r} lacks {', '.join(missing)}")
     return data
 
 
-def format_table(report: dict[str, Any]) -> str:
-    """One line per result: instances, hypotheses met, violations / counterexamples, how tight (as the result prints it)."""
+def load_theorem(spec: str) -> Theorem:
+    """``path/to/file.py:Name``: the :class:`~bounds.theorems.Theorem` named ``Name`` in a user's file (imported
+    as a module of its own); UserError naming the file or the name on any problem."""
+    import importlib.util
+
+    path, sep, attr = spec.rpartition(":")
+    if not sep or not path or not attr:
+        raise UserError(f"--theorem: expected path/to/file.py:Name, got {spec!r}")
+    file = Path(path)
+    if not file.is_file() or file.suffix != ".py":
+        raise UserError(f"--theorem: {file}: not a Python file")
+    module_spec = importlib.util.spec_from_file_location(f"revkl_user_theorem_{file.stem}", file)
+    module = importlib.util.module_from_spec(module_spec)
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as err:  # the user's code: report it in one line, naming the file
+        raise UserError(f"--theorem: {file}: importing it raised {type(err).__name__}: {err}") from None
+    thm = getattr(module, attr, None)
+    if not isinstance(thm, Theorem):
+        what = "is not defined" if thm is None else f"is of type {type(thm).__name__}, not a bounds.theorems.Theorem"
+        raise UserError(f"--theorem: {file}: {attr} {what}")
+    if not thm.families:
+        raise UserError(f"--theorem: {file}: {attr} has no instance families to draw from")
+    return thm
+
+
+def format_table(report: dict[str, Any], theorems: dict[str, Theorem] | None = None) -> str:
+    """One line per result: instances, hypotheses met, violations / counterexamples, how tight (as the result prints it).
+    ``theorems``: results beyond ``THEOREMS`` (a user's) by name, for their tightness line."""
     rows = [f"{'result':<20} {'kind':<11} {'instances':>9} {'hyp. met':>9} {'violations':>10} {'max viol.':>10}  tightness"]
     for name, v in report.items():
         if name.startswith("_"):
             continue
-        thm = THEOREMS.get(name)
+        thm = (theorems or {}).get(name) or THEOREMS.get(name)
         note = thm.describe(v["tightness"]) if thm is not None else ""
         label = "counterex. " if v["kind"] == "non-theorem" else ""
         decided = v.get("decided")

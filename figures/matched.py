@@ -7,8 +7,7 @@ renamed field is fixed here only. Records come through the packages' readers
 
 * A **study** is the synthetic run folder, or one (LLM run folder, dataset).
 * A **matched unit** is everything that identifies a result except the loss (and, for C6, the noise):
-  synthetic: (representation, delta, pretrain_tasks, head_class, K, method, task);
-  LLM: :data:`LLM_UNIT_FIELDS`. Two losses are compared on the units where both ran.
+  synthetic: ``synthetic.results.UNIT_FIELDS``; LLM: :data:`LLM_UNIT_FIELDS` (``llm_experiments.results.UNIT_FIELDS``). Two losses are compared on the units where both ran.
 * **C5** compares accuracies on noise-free units: :math:`d_u = \mathrm{acc}_u(\text{reverse}) - \mathrm{acc}_u(\text{forward})`.
 * **C6** compares the accuracy *lost* to noise, per unit and noise kind:
   :math:`\mathrm{drop}_u(\ell) = \mathrm{acc}_u(\ell, \text{none}) - \operatorname{mean}_{r} \mathrm{acc}_u(\ell, r)` over
@@ -31,6 +30,7 @@ from figures.results_io import RunData
 from llm_experiments import results as llm_results
 from revkl_core import stats
 from revkl_core.runfolder import UserError
+from synthetic import results as synthetic_results
 
 #: (reverse loss, forward loss) compared head to head in C5 and C6.
 PAIRS: tuple[tuple[str, str], ...] = (("reverse_kl", "forward_kl"), ("rce", "ce"))
@@ -95,8 +95,7 @@ def informative(kind: str, rate: float, k: int, alpha: float | None = None) -> b
 # -- record readers (the record fields used by the verdicts) ----------------------------------------
 
 #: The record fields read here: required ones, and the LLM unit's identity (read as None when absent).
-SYNTHETIC_FIELDS = ("representation", "delta", "pretrain_tasks", "head_class", "K", "method", "task", "noise_type",
-                    "noise_rate", "k", "loss", "acc_sw")
+SYNTHETIC_FIELDS = (*synthetic_results.UNIT_FIELDS, "noise_type", "noise_rate", "k", "loss", "acc_sw")
 LLM_FIELDS = ("dataset", "pair", "seed", "noise", "num_classes", "loss", "acc_strong", "acc_weak", "acc_ceiling")
 LLM_UNIT_FIELDS = llm_results.UNIT_FIELDS  # the one definition of a matched unit, beside the records it reads
 #: One weak model and one ceiling per split: under seed_scope = "head" every seed shares them (one measurement).
@@ -114,7 +113,7 @@ def synthetic_study(run: RunData) -> Study:
     obs = []
     for i, r in enumerate(run.records):
         _require(r, SYNTHETIC_FIELDS, run, i)
-        unit = (r["representation"], r["delta"], r["pretrain_tasks"], r["head_class"], r["K"], r["method"], r["task"])
+        unit = synthetic_results.unit_of(r)
         kind, level = r["noise_type"], float(r["noise_rate"])  # shrink: every label, by the factor noise_rate
         useful = informative(kind, 1.0, int(r["k"]), level) if kind in SHRINK_KINDS else informative(kind, level, int(r["k"]))
         obs.append(Obs(unit, kind, level, useful, r["loss"], float(r["acc_sw"])))

@@ -6,27 +6,28 @@ sampled points with both sides, the ``allowance`` granted by the solver certific
 bound pieces). Only points whose hypotheses are met are drawn. Whether a point holds is decided by
 :class:`bounds.theorems.CheckResult` itself, never re-derived here.
 
-* ``bounds_universal``: upper bounds (T1/T2): the two-sided bound against the true gap (points must
-  lie above the wedge y = |x|); lower bounds (T3): the bound against the gap (points must lie below y = x).
+* ``bounds_universal``: per result T1-T3, the distribution of gap / bound (|gap| / bound for the
+  two-sided T1/T2, gap / bound for T3's negative lower bound): every point must lie at or below 1,
+  and the instances where the constant is sharp pile up at 1.
 * ``bounds_gamma``: how much T3's lower bound improves on the lower sides of T1/T2,
   max(L_f, L_r) - max(-C sqrt(M_f), -C sqrt(M_r)) in nats, as a function of gamma.
 * ``bounds_certified``: T4 (reverse-KL guarantee) and T5 (forward-KL dual identity): the slack
-  (rhs - lhs for T4, -|lhs - rhs| for T5) against the allowance from the certificate; a point holds
-  when slack >= -allowance (up to rounding).
+  (rhs - lhs for T4, -|lhs - rhs| for T5) in units of the allowance from the certificate plus the
+  rounding allowance; a point holds when slack >= -(allowance + rounding), at or right of -1.
 """
 
 from __future__ import annotations
 
 import os
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.lines import Line2D
 from matplotlib.ticker import SymmetricalLogLocator
 
 from bounds.theorems import CheckResult
-from figures.style import ROLE_COLORS, figure_style, new_figure, save_figure
+from figures.style import ROLE_COLORS, figure_style, legend_above, new_figure, save_figure
 
 UNIVERSAL = ("T1", "T2", "T3")
 CERTIFIED = ("T4", "T5")
@@ -53,13 +54,6 @@ def _slack(pts: dict[str, np.ndarray], relation: str) -> np.ndarray:
     return CheckResult("figure", pts["lhs"], pts["rhs"], np.zeros_like(pts["lhs"]), hypotheses={}, relation=relation).slack
 
 
-def _title(name: str, result: dict[str, Any], width: int = 30) -> str:
-    """The result name, then its plain-text title wrapped to two lines of ``width`` characters."""
-    text = str(result.get("title") or result.get("statement") or "")
-    lines = textwrap.wrap(" ".join(text.split()), width, max_lines=2, placeholder="\u2026")
-    return "\n".join([name] + lines)
-
-
 def available(verify: dict[str, Any], names: tuple[str, ...], need: tuple[str, ...] = ("lhs", "rhs")) -> list[str]:
     """Names among ``names`` with at least one met point carrying every key of ``need``."""
     out = []
@@ -71,37 +65,60 @@ def available(verify: dict[str, Any], names: tuple[str, ...], need: tuple[str, .
     return out
 
 
-def _scatter_holds(ax, x: np.ndarray, y: np.ndarray, ok: np.ndarray) -> None:
-    ax.scatter(x[ok], y[ok], s=6, alpha=0.5, color=ROLE_COLORS["holds"], label=f"holds ({int(ok.sum())})", linewidths=0)
+def _scatter_holds(ax, x: np.ndarray, y: np.ndarray, ok: np.ndarray, prefix: str = "") -> None:
+    ax.scatter(x[ok], y[ok], s=5, alpha=0.5, color=ROLE_COLORS["holds"], label=f"{prefix}holds ({int(ok.sum())})", linewidths=0)
     if (~ok).any():
-        ax.scatter(x[~ok], y[~ok], s=14, color=ROLE_COLORS["violated"], label=f"violated ({int((~ok).sum())})", linewidths=0)
+        ax.scatter(x[~ok], y[~ok], s=12, marker="x", color=ROLE_COLORS["violated"], label=f"{prefix}violated ({int((~ok).sum())})",
+                   linewidths=0.8)
+
+
+def _holds_legend(fig) -> None:
+    """The two-entry legend (holds / violated) above the panels."""
+    proxies = [Line2D([], [], linestyle="none", marker="o", markersize=3, color=ROLE_COLORS["holds"]),
+               Line2D([], [], linestyle="none", marker="x", markersize=4, color=ROLE_COLORS["violated"])]
+    legend_above(fig, 2, proxies, ["holds", "violated"])
+
+
+def ratios(result: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, int]:
+    """How close each met point comes to the bound, ``lhs / rhs`` (:attr:`bounds.theorems.CheckResult.ratio`:
+    upper bounds |gap| / bound, lower bounds gap / bound with bound < 0), whether it holds, and how many points
+    have no positive ratio (gap = 0, or a lower bound met with gap >= 0): those are not drawn on the log axis."""
+    pts = met_points(result)
+    relation = result.get("relation", "upper")
+    r = CheckResult("figure", pts["lhs"], pts["rhs"], np.zeros_like(pts["lhs"]), hypotheses={}, relation=relation).ratio
+    ok, drawable = holds(pts, relation), np.isfinite(r) & (r > 0)
+    return r[drawable], ok[drawable], int((~drawable).sum())
 
 
 def draw_universal(verify: dict[str, Any], out_dir: str | os.PathLike[str]) -> list[Path]:
-    """Upper bounds (T1/T2): bound vs true gap with the wedge y = |x|; lower bounds (T3): bound vs gap with y = x."""
-    names = available(verify, UNIVERSAL, ("lhs", "rhs", "gap"))
+    """T1-T3: the distribution of gap / bound per result, one row each (jittered), with the bound (ratio 1) marked.
+
+    A bound holds where its ratio is <= 1; points piled up at 1 are the instances on which the constant
+    is sharp (the ``extremal`` family of :mod:`bounds.instances`).
+    """
+    names = available(verify, UNIVERSAL)
     if not names:
-        raise ValueError(f"verify: none of {UNIVERSAL} has met points with a gap")
+        raise ValueError(f"verify: none of {UNIVERSAL} has met points")
+    jitter = np.random.default_rng(0)  # fixed: the same records give the same figure
     with figure_style():
-        fig, axes = new_figure(ncols=len(names), height=3.0, squeeze=False)
-        for ax, name in zip(axes[0], names):
-            pts = met_points(verify[name])
-            relation = verify[name].get("relation", "upper")
-            gap, ok = pts["gap"], holds(pts, relation)
-            lo, hi = float(gap.min()), float(gap.max())
-            span = np.linspace(lo, hi, 100)
-            if relation == "lower":  # lhs = gap, rhs = the lower bound
-                _scatter_holds(ax, gap, pts["rhs"], ok)
-                ax.plot(span, span, color=ROLE_COLORS["reference"], linewidth=1.0, label="bound = gap")
-                ax.set_ylabel("lower bound on the gap (nats)")
-            else:  # lhs = |gap|, rhs = bound
-                _scatter_holds(ax, gap, pts["rhs"], ok)
-                ax.plot(span, np.abs(span), color=ROLE_COLORS["reference"], linewidth=1.0, label="bound = |gap|")
-                ax.set_yscale("log")
-                ax.set_ylabel("two-sided bound (nats)")
-            ax.set_xlabel("Err(F_sw) - Err(F_w) (nats)")
-            ax.set_title(_title(name, verify[name]), fontsize=7)
-            ax.legend(loc="best", fontsize=7)
+        fig, ax = new_figure(height=0.55 * len(names) + 1.0)
+        ticks, lo = [], 1.0
+        for row, name in enumerate(names):
+            r, ok, undrawn = ratios(verify[name])
+            y = row + jitter.uniform(-0.3, 0.3, len(r))
+            _scatter_holds(ax, r, y, ok, prefix=f"{name}: ")
+            top = float(r.max()) if len(r) else float("nan")
+            ax.text(1.25, row, f"max\n{top:.4g}", va="center", fontsize=6)
+            ticks.append(name if not undrawn else f"{name}\n({undrawn} with\nratio <= 0)")
+            lo = min(lo, float(r.min())) if len(r) else lo
+        ax.axvline(1.0, color=ROLE_COLORS["target"], linewidth=0.8)
+        ax.set_xscale("log")
+        ax.set_xlim(lo / 3, 12.0)
+        ax.set_yticks(range(len(names)), ticks)
+        ax.set_ylim(len(names) - 0.5, -0.5)
+        ax.grid(False, axis="y")
+        ax.set_xlabel("gap / bound (1 = the bound is reached)")
+        _holds_legend(fig)
         return save_figure(fig, out_dir, "bounds_universal")
 
 
@@ -114,48 +131,48 @@ def draw_gamma(verify: dict[str, Any], out_dir: str | os.PathLike[str]) -> list[
     gamma = pts["gamma"]
     improvement = np.maximum(pts["bound_forward"], pts["bound_reverse"]) - np.maximum(pts["t1_lower"], pts["t2_lower"])
     with figure_style():
-        fig, ax = new_figure(height=3.0)
-        ax.scatter(gamma, improvement, s=6, alpha=0.4, color=ROLE_COLORS["reverse"], linewidths=0, label="sampled instances")
+        fig, ax = new_figure(height=2.6)
+        ax.scatter(gamma, improvement, s=5, alpha=0.4, color=ROLE_COLORS["reverse"], linewidths=0, label="instances")
         edges = np.unique(np.quantile(gamma, np.linspace(0, 1, 13)))
         if len(edges) > 2:
             idx = np.clip(np.digitize(gamma, edges[1:-1]), 0, len(edges) - 2)
             bins = [b for b in range(len(edges) - 1) if np.any(idx == b)]
             ax.plot([float(np.median(gamma[idx == b])) for b in bins], [float(np.median(improvement[idx == b])) for b in bins],
-                    color=ROLE_COLORS["target"], label="median per gamma bin")
+                    color=ROLE_COLORS["target"], label="median per bin")
         ax.axhline(0.0, color=ROLE_COLORS["reference"], linewidth=1.0)
         ax.axvline(1 / np.e, color=ROLE_COLORS["reference"], linewidth=0.8, linestyle=":", label=r"$\gamma = 1/e$")
         ax.set_xscale("log")
         ax.set_yscale("symlog", linthresh=1e-3)
-        ax.set_xlabel(r"$\gamma$ = smallest probability of the models (dimensionless)")
-        ax.set_ylabel("T3 lower bound - T1/T2 lower side (nats)")
-        ax.set_title("How much tighter the T3 lower bound is (> 0: tighter)")
-        ax.legend(loc="best")
+        ax.set_xlabel(r"$\gamma$ = smallest probability of the models")
+        ax.set_ylabel("T3 bound - T1/T2 lower side (nats)")
+        legend_above(fig, 3)
         return save_figure(fig, out_dir, "bounds_gamma")
 
 
 def draw_certified(verify: dict[str, Any], out_dir: str | os.PathLike[str]) -> list[Path]:
-    """T4/T5: slack against the allowance from the certificate; holds where slack >= -allowance."""
+    """T4/T5: per result, the slack in units of what the check allows, slack / (allowance + rounding), jittered.
+
+    A point holds where this is >= -1 (:class:`bounds.theorems.CheckResult`: slack >= -allowance - rounding);
+    allowances of 0 are floored at 1e-16 nats so that the ratio stays finite.
+    """
     names = available(verify, CERTIFIED)
     if not names:
         raise ValueError(f"verify: none of {CERTIFIED} has met points")
-    floor = 1e-16
+    jitter = np.random.default_rng(0)
     with figure_style():
-        fig, axes = new_figure(ncols=len(names), height=3.0, squeeze=False)
-        for ax, name in zip(axes[0], names):
+        fig, ax = new_figure(height=0.5 * len(names) + 1.0)
+        for row, name in enumerate(names):
             pts = met_points(verify[name])
             relation = verify[name].get("relation", "upper")
             resid, ok = _slack(pts, relation), holds(pts, relation)
-            x = np.maximum(pts.get("allowance", np.zeros_like(resid)), floor)
-            _scatter_holds(ax, x, resid, ok)
-            grid = np.logspace(np.log10(x.min()), np.log10(max(x.max(), 10 * x.min())), 50)
-            ax.plot(grid, -grid, color=ROLE_COLORS["violated"], linewidth=0.8, label="slack = -allowance")
-            ax.set_xscale("log")
-            lt = max(1e-12, float(np.median(x)))
-            ax.set_yscale("symlog", linthresh=lt)
-            ax.set_ylim(min(float(resid.min()), -float(x.max())) * 2, max(float(resid.max()), lt) * 2)
-            ax.yaxis.set_major_locator(SymmetricalLogLocator(base=1000, linthresh=lt))
-            ax.set_xlabel("allowance from the solver certificate (nats)")
-            ax.set_ylabel("slack (nats)")
-            ax.set_title(_title(name, verify[name]), fontsize=7)
-            ax.legend(loc="best", fontsize=7)
+            unit = np.maximum(pts.get("allowance", np.zeros_like(resid)) + pts.get("tol", np.zeros_like(resid)), 1e-16)
+            _scatter_holds(ax, resid / unit, row + jitter.uniform(-0.3, 0.3, len(resid)), ok, prefix=f"{name}: ")
+        ax.axvline(-1.0, color=ROLE_COLORS["violated"], linewidth=0.8)
+        ax.set_xscale("symlog", linthresh=1.0)
+        ax.xaxis.set_major_locator(SymmetricalLogLocator(base=1000, linthresh=1.0))
+        ax.set_yticks(range(len(names)), names)
+        ax.set_ylim(len(names) - 0.5, -0.5)
+        ax.grid(False, axis="y")
+        ax.set_xlabel("slack / (certificate allowance + rounding)\n(holds at or right of -1)")
+        _holds_legend(fig)
         return save_figure(fig, out_dir, "bounds_certified")

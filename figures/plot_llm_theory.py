@@ -2,12 +2,14 @@ r"""The theory on real models: drawn from each LLM run folder's ``theory.jsonl``
 
 Fields: ``llm_experiments/feature_theory.py`` (``RECORD_FIELDS``); nothing is recomputed here.
 
-* ``llm_theory``: gain :math:`\mathrm{Err}(F_w) - \mathrm{Err}(F_{sw})` against the misfit in the
-  loss's direction, on the weak-labelled part where the theorems are stated, one panel per head
-  class (softmax-linear; probability-convex), every loss. The solid line is T4 (gain = misfit:
-  reverse-KL fits on a probability-convex class containing :math:`F^\star` lie on or above it); the
-  dashed line is T6's correction for that class's reverse-KL fit,
-  gain = misfit - (g + realizability term), which T6 guarantees only on the probability-convex class.
+* ``llm_theory``: T4 checked at the class's best fit :math:`F^\circ` (the truth replaced by a member of
+  the class, so every hypothesis can hold): its slack
+  :math:`\mathrm{Err}_{F^\circ}(F_w) - \mathbb{E}\,\mathrm{KL}(F_{sw}\|F_w) - \mathrm{Err}_{F^\circ}(F_{sw})`, one panel per
+  head class (softmax-linear; probability-convex), one row per loss, one marker per fit (pair, run),
+  filled where every hypothesis is met (then T4 holds when the slack is >= 0: the reverse-KL fit on
+  the probability-convex class) and hollow where not (information only); the horizontal bar is the
+  allowance from the solver certificate, whose largest value and kind head each panel. T6 is stated
+  once, under the axis: how many fits meeting its hypotheses satisfy it, and the least slack.
 * ``llm_theory_table.md``: the hypotheses' measured values per pair, class and loss: realizability
   gap epsilon, certificate, gain, misfit, T4/T5/T6 slacks (with unmet hypotheses), T4/T5 at the
   class's best fit, and T1-T3 informativeness (bound / |gap|) on the test part.
@@ -17,13 +19,17 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from figures.results_io import RunData
-from figures.style import ROLE_COLORS, figure_style, loss_color, loss_label, loss_marker, loss_sort_key, new_figure, save_figure, write_text
+from figures.style import (ROLE_COLORS, figure_style, legend_above, loss_color, loss_label, loss_marker, loss_sort_key, new_figure,
+                           save_figure, write_text)
 
 HEADS = (("softmax-linear", "softmax head softmax(W h)"), ("probability-convex", "convex head A h(x), A column-stochastic"))
 
@@ -43,37 +49,52 @@ def theory_runs(runs: list[RunData]) -> list[RunData] | None:
     return [r for r in runs if (r.path / THEORY_FILE).exists()] or None
 
 
+def _t6_caption(recs: list[dict[str, Any]]) -> str:
+    """The one T6 reference: how many fits meeting T6's hypotheses satisfy it, and the least slack."""
+    met = [r["theorems"]["T6"] for r in recs if r["theorems"]["T6"]["hypotheses_met"] and _finite(r["theorems"]["T6"]["slack"])]
+    if not met:
+        return "T6 (gain >= misfit - g - realizability term): no fit meets its hypotheses."
+    held = sum(t["holds"] for t in met)
+    least = min(t["slack"] for t in met)
+    return textwrap.fill(f"T6 (gain >= misfit - g - realizability term, reference F°): holds in {held} of {len(met)} "
+                         f"fits meeting its hypotheses; least slack {least:+.3g} nats.", 62)
+
+
+def _panel(ax, recs: list[dict[str, Any]], kind: str, title: str) -> None:
+    """One head class: a row per loss, T4's slack at F° per fit; filled where every hypothesis is met."""
+    losses = sorted({r["loss"] for r in recs}, key=loss_sort_key)
+    ticks = []
+    for row, loss in enumerate(losses):
+        pts = [r for r in recs if r["loss"] == loss and _finite(r["theorems"]["T4_ref"]["slack"])]
+        ticks.append(loss_label(loss) if pts else f"{loss_label(loss)}\n(not finite)")
+        y = row + (np.linspace(-0.2, 0.2, len(pts)) if len(pts) > 1 else np.zeros(len(pts)))
+        for yi, r in zip(y, pts):
+            t = r["theorems"]["T4_ref"]
+            ax.errorbar(t["slack"], yi, xerr=t["allowance"] or 0.0, fmt="none", ecolor=loss_color(loss), elinewidth=0.8)
+            ax.scatter(t["slack"], yi, s=22, marker=loss_marker(loss), linewidths=1.0, edgecolors=loss_color(loss),
+                       facecolors=loss_color(loss) if t["hypotheses_met"] else "none", zorder=3)
+    ax.axvline(0.0, color=ROLE_COLORS["target"], linewidth=0.8)
+    ax.set_yticks(range(len(losses)), ticks)
+    ax.set_ylim(len(losses) - 0.5, -0.5)
+    ax.grid(False, axis="y")
+    cert = max((r["certificate"] for r in recs), default=0.0)
+    kinds = ", ".join(sorted({r["certificate_kind"] for r in recs}))
+    ax.set_title(f"{title}\ncertificates <= {cert:.1e} ({kinds})", fontsize=7)
+
+
 def build_figure(recs: list[dict[str, Any]]) -> Figure:
-    """The two-panel scatter (see the module docstring); call inside :func:`figure_style`."""
+    """T4 at F° per head class and loss (see the module docstring); call inside :func:`figure_style`."""
     if not recs:
         raise ValueError("runs: no theory records")
-    fig, axes = new_figure(ncols=2, height=3.2)
-    for ax, (kind, title) in zip(axes, HEADS):
-        every = [r for r in recs if r["model_kind"] == kind]
-        sel = [r for r in every if _finite(r["misfit"]) and _finite(r["gain"])]
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel("misfit in the loss's direction (nats)")
-        off = sorted({loss_label(r["loss"]) for r in every if r not in sel})
-        if off:  # e.g. reverse CE on softmax: the minimiser saturates and Err is infinite in float64
-            ax.text(0.02, 0.02, f"not drawn (gain not finite): {', '.join(off)}", transform=ax.transAxes, fontsize=6)
-        if not sel:
-            ax.text(0.5, 0.5, "no finite fits of this class", ha="center", va="center", transform=ax.transAxes)
-            continue
-        for loss in sorted({r["loss"] for r in sel}, key=loss_sort_key):
-            pts = [r for r in sel if r["loss"] == loss]
-            ax.scatter([r["misfit"] for r in pts], [r["gain"] for r in pts], marker=loss_marker(loss), color=loss_color(loss),
-                       label=loss_label(loss), s=26, alpha=0.85, linewidths=0, zorder=3)
-        hi = max(r["misfit"] for r in sel) * 1.1
-        ax.plot([0, hi], [0, hi], color=ROLE_COLORS["target"], linewidth=1.0, label="T4: gain = misfit")
-        for r in sel:
-            t6 = r["theorems"]["T6"].get("realizability_term")
-            if r["loss"] == "reverse_kl" and _finite(t6):
-                c = r["certificate"] + t6
-                ax.plot([0, hi], [-c, hi - c], color=ROLE_COLORS["reference"], linestyle="--", linewidth=1.0,
-                        label=f"T6: gain = misfit - {c:.3g}" + (f" ({r['label']})" if len({x['label'] for x in sel}) > 1 else ""))
-        ax.axhline(0, color=ROLE_COLORS["reference"], linewidth=0.6)
-        ax.legend(loc="best", fontsize=7)
-    axes[0].set_ylabel("gain Err(F_w) - Err(F_sw) (nats)")
+    kinds = [(kind, title) for kind, title in HEADS if any(r["model_kind"] == kind for r in recs)]
+    fig, axes = new_figure(nrows=len(kinds), height=1.55, sharex=True, squeeze=False)
+    for ax, (kind, title) in zip(axes[:, 0], kinds):
+        _panel(ax, [r for r in recs if r["model_kind"] == kind], kind, title)
+    axes[-1, 0].set_xlabel("T4 slack at F°: Err(F_w) - misfit - Err(F_sw) (nats)")
+    fig.supxlabel(_t6_caption(recs), fontsize=6)
+    filled = Line2D([], [], linestyle="none", marker="o", markersize=4, color=ROLE_COLORS["target"])
+    hollow = Line2D([], [], linestyle="none", marker="o", markersize=4, markerfacecolor="none", color=ROLE_COLORS["target"])
+    legend_above(fig, 2, [filled, hollow], ["hypotheses met (T4 holds at >= 0)", "hypotheses unmet"])
     return fig
 
 

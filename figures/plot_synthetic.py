@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from figures.style import ROLE_COLORS, figure_style, loss_color, loss_label, loss_marker, loss_sort_key, new_figure, save_figure
+from figures.style import (COLUMN_WIDTH, PAGE_WIDTH, ROLE_COLORS, figure_style, legend_above, loss_color, loss_label, loss_marker, loss_sort_key,
+                            new_figure, save_figure)
 
 def _weighted_mean(pairs: list[tuple[float, int]]) -> float:
     total = sum(n for _, n in pairs)
@@ -41,7 +42,7 @@ def draw_gain_vs_misfit(records: list[dict[str, Any]], out_dir: str | os.PathLik
     classes = sorted(by_class)
     nrows, ncols = _grid(len(classes))
     with figure_style():
-        fig, axes = new_figure(ncols=ncols, nrows=nrows, height=2.7, squeeze=False)
+        fig, axes = new_figure(ncols=ncols, nrows=nrows, height=2.1, width=PAGE_WIDTH, squeeze=False)
         flat = [ax for row in axes for ax in row]
         for ax, hc in zip(flat, classes):
             recs = by_class[hc]
@@ -54,13 +55,12 @@ def draw_gain_vs_misfit(records: list[dict[str, Any]], out_dir: str | os.PathLik
             hi = float(np.nanmax(allx)) if len(allx) else 1.0
             ax.plot([0, hi], [0, hi], color=ROLE_COLORS["reference"], linewidth=1.0, label="gain = misfit")
             convex = " (probability-convex)" if recs[0].get("probability_convex") else ""
-            ax.set_title(f"{hc}{convex}", fontsize=8)
-            ax.set_xlabel("train misfit (nats)")
-            ax.set_ylabel("train gain Err(labels) - Err(F_sw) (nats)", fontsize=7)
+            ax.set_title(f"{hc}{convex}")
         for ax in flat[len(classes):]:
             ax.remove()
-        flat[0].legend(loc="upper left", fontsize=7)
-        fig.suptitle("Gain vs misfit: T4 puts exact reverse-KL fits on probability-convex classes on or above y = x", fontsize=9)
+        fig.supxlabel("train misfit in the loss's direction (nats)", fontsize=8)
+        fig.supylabel("train gain Err(labels) - Err(F_sw) (nats)", fontsize=8)
+        legend_above(fig, 6)
         return save_figure(fig, out_dir, "synthetic_gain_vs_misfit")
 
 
@@ -73,15 +73,14 @@ def draw_violation_vs_K(groups: list[dict[str, Any]], out_dir: str | os.PathLike
     for g in sel:
         acc[g["loss"]][int(g["K"])].append((float(g["t4_violation_rate"]), int(g["n"])))
     with figure_style():
-        fig, ax = new_figure(height=3.0)
+        fig, ax = new_figure(height=2.6)
         for loss in sorted(acc, key=loss_sort_key):
             ks = sorted(acc[loss])
             ax.plot(ks, [_weighted_mean(acc[loss][k]) for k in ks], marker=loss_marker(loss), color=loss_color(loss), label=loss_label(loss))
         ax.set_xlabel("K (softmax components in the head)")
         ax.set_ylabel("fraction of tasks violating\nErr(F_sw) <= Err(labels) - misfit")
         ax.set_ylim(-0.02, 1.02)
-        ax.set_title("Reverse-KL guarantee outside convex classes: violations vs K")
-        ax.legend(loc="best")
+        legend_above(fig, 3)
         return save_figure(fig, out_dir, "synthetic_violation_vs_K")
 
 
@@ -91,10 +90,10 @@ def draw_accuracy_vs_noise(groups: list[dict[str, Any]], out_dir: str | os.PathL
     if not kinds:
         raise ValueError("groups: no noisy group (noise_type swap_top or shrink_all)")
     clean_level = {"swap_top": 0.0, "shrink_all": 1.0}
-    xlabel = {"swap_top": "swap_top rate (fraction of weak labels with the top class swapped)",
+    xlabel = {"swap_top": "swap_top rate (fraction of weak labels\nwith the top class swapped)",
               "shrink_all": r"shrink_all factor $\alpha$ (1 = no noise)"}
     with figure_style():
-        fig, axes = new_figure(ncols=len(kinds), height=3.0, squeeze=False)
+        fig, axes = new_figure(ncols=len(kinds), height=2.4, width=PAGE_WIDTH if len(kinds) > 1 else COLUMN_WIDTH, squeeze=False)
         for ax, kind in zip(axes[0], kinds):
             acc: dict[str, dict[float, list[tuple[float, int]]]] = defaultdict(lambda: defaultdict(list))
             for g in groups:
@@ -108,9 +107,9 @@ def draw_accuracy_vs_noise(groups: list[dict[str, Any]], out_dir: str | os.PathL
                 xs = sorted(acc[loss])
                 ax.plot(xs, [_weighted_mean(acc[loss][x]) for x in xs], marker=loss_marker(loss), color=loss_color(loss), label=loss_label(loss))
             ax.set_xlabel(xlabel.get(kind, f"{kind} noise level"))
-            ax.set_ylabel("test accuracy of F_sw (fraction)")
-            ax.set_title(f"{kind} noise (mean over settings)", fontsize=9)
-        axes[0][0].legend(loc="best")
+            ax.set_title(f"{kind} noise (mean over settings)")
+        axes[0][0].set_ylabel("test accuracy of F_sw (fraction)")
+        legend_above(fig, 3)
         return save_figure(fig, out_dir, "synthetic_accuracy_vs_noise")
 
 
@@ -120,7 +119,7 @@ def draw_accuracy_vs_gap(groups: list[dict[str, Any]], out_dir: str | os.PathLik
     if not sel:
         raise ValueError("groups: no noise-free group with epsilon_mean and acc_sw_mean")
     with figure_style():
-        fig, ax = new_figure(height=3.0)
+        fig, ax = new_figure(height=2.6)
         for loss in sorted({g["loss"] for g in sel}, key=loss_sort_key):
             pts = sorted((g["epsilon_mean"], g["acc_sw_mean"]) for g in sel if g["loss"] == loss)
             ax.scatter([p[0] for p in pts], [p[1] for p in pts], marker=loss_marker(loss), color=loss_color(loss), label=loss_label(loss), s=18)
@@ -130,6 +129,5 @@ def draw_accuracy_vs_gap(groups: list[dict[str, Any]], out_dir: str | os.PathLik
         ax.set_xscale("symlog", linthresh=1e-3)
         ax.set_xlabel(r"realizability gap $\varepsilon$ = min Err over the class (nats)")
         ax.set_ylabel("test accuracy of F_sw (fraction)")
-        ax.set_title("Accuracy vs realizability gap (no noise; one point per setting)")
-        ax.legend(loc="best")
+        legend_above(fig, 3)
         return save_figure(fig, out_dir, "synthetic_accuracy_vs_gap")

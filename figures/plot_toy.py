@@ -24,7 +24,7 @@ FIGURE_NAME = "fig1_forward_vs_reverse"
 def draw_figure1(mix: MixtureFits, cat: CategoricalFits, out_dir: str | os.PathLike[str]) -> list[Path]:
     """Draw Figure 1 from the two fits; returns the written files (PDF, PNG)."""
     with figure_style():
-        fig, ax = new_mosaic([["a", "a"], ["b", "c"]], height=5.6)
+        fig, ax = new_mosaic([["a", "a"], ["b", "c"]], height=5.0)
         _draw_mixture(ax["a"], mix)
         _draw_categorical_bars(ax["b"], cat)
         _draw_categorical_objectives(ax["c"], cat)
@@ -49,7 +49,8 @@ def _draw_mixture(ax, mix: MixtureFits) -> None:
     ax.set_xlabel("x (arbitrary units)")
     ax.set_ylabel("density (1 / unit of x)")
     ax.set_title("(a) One Gaussian fitted to a two-mode teacher")
-    ax.set_ylim(bottom=0)
+    tops = [float(line.get_ydata().max()) for line in ax.get_lines() if len(line.get_ydata())]
+    ax.set_ylim(0, 1.5 * max(tops))  # headroom: the legend sits above every curve
     ax.legend(loc="upper right")
 
 
@@ -80,7 +81,7 @@ def _draw_categorical_objectives(ax, cat: CategoricalFits) -> None:
     ax.set_ylabel("divergence (nats)")
     ax.set_title("(c) Objectives along $f_t$; lines: closed forms")
     ax.set_yscale("log")
-    ax.legend(loc="upper right")
+    ax.legend(loc="upper center")
 
 
 def render_figure1(out_dir: str | os.PathLike[str]) -> list[Path]:

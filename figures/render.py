@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from figures import plot_bounds, plot_llm, plot_llm_theory, plot_synthetic, tables
+from figures import plot_bounds, plot_forest, plot_llm, plot_llm_theory, plot_synthetic, tables
 from figures.plot_toy import render_figure1
 from figures.results_io import BOUNDS_FILE, LLM_DIR, SYNTHETIC_DIR, ResultSet, load_result_set
 from figures.scorecard import build_scorecard, render_json, render_markdown
 from figures.style import write_text
-from revkl_core.runfolder import UserError
+from revkl_core.runfolder import UserError, prepare_out_dir
 
 Draw = Callable[[Any, Path], list[Path]]
 
@@ -51,6 +51,7 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("llm_gain_vs_misfit", f"{LLM_DIR}/<run>/results.jsonl", lambda rs: rs.llm or None, plot_llm.draw_gain_vs_misfit),
     FigureSpec("llm_theory", f"{LLM_DIR}/<run>/theory.jsonl", lambda rs: plot_llm_theory.theory_runs(rs.llm), plot_llm_theory.draw),
     FigureSpec("llm_tables", f"{LLM_DIR}/<run>/summary.json", lambda rs: rs.llm or None, tables.write_tables),
+    FigureSpec("pooled_forest", f"{LLM_DIR}/<run>/results.jsonl", plot_forest.pooled_of, plot_forest.draw_forests),
 )
 
 
@@ -88,7 +89,7 @@ def render_all(results_dir: str | os.PathLike[str], out_dir: str | os.PathLike[s
     if missing and not force and any((out / f"scorecard.{ext}").exists() for ext in ("md", "json")):
         raise UserError(f"--out: {out} holds a scorecard, and {rs.root} lacks {', '.join(missing)}: its claims would be "
                         f"downgraded to 'not yet measured'; give a scratch --out, or --force to overwrite")
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_out_dir(out)
     report = RenderReport()
     say = progress or (lambda _msg: None)
     if toy:

@@ -6,7 +6,8 @@ Layout of a results folder ``DIR`` (documented in docs/figures.md)::
     DIR/synthetic/           one synthetic run folder (config.toml, results.jsonl, summary.json)
     DIR/llm/<run>/           one or more LLM run folders (same files); DIR/llm itself may be one
 
-A part that is absent is left empty: the callers then skip what needs it and say so. A part that is present but malformed raises ValueError naming the file.
+A part that is absent is left empty: the callers then skip what needs it and say so. A part that is present but
+malformed raises ValueError naming the file; a folder that does not exist or holds no part at all is a UserError.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bounds.verify import load_report
+from revkl_core.runfolder import UserError
 from llm_experiments import results as llm_results
 from synthetic import results as synthetic_results
 
@@ -63,8 +65,11 @@ def _load_run(root: Path, path: Path, reader: Any, records: Callable[[Path], lis
 def load_result_set(results_dir: str | os.PathLike[str]) -> ResultSet:
     """Read ``bounds.json``, the synthetic run and the LLM runs under ``results_dir`` (each optional)."""
     root = Path(results_dir)
-    if root.exists() and not root.is_dir():
-        raise ValueError(f"results_dir: {root} is a file, expected a folder")
+    if not root.exists():
+        raise UserError(f"--results: {root} does not exist (expected a folder of results: {BOUNDS_FILE}, "
+                        f"{SYNTHETIC_DIR}/, {LLM_DIR}/<run>/)")
+    if not root.is_dir():
+        raise UserError(f"--results: {root} is a file, expected a folder")
     rs = ResultSet(root=root)
     bounds_path = root / BOUNDS_FILE
     if bounds_path.exists():
@@ -82,4 +87,6 @@ def load_result_set(results_dir: str | os.PathLike[str]) -> ResultSet:
     rs.llm = [_load_run(root, path, llm_results, llm_results.current_records) for path in candidates]
     if not rs.llm:
         rs.notes.append(f"no LLM run folder under {LLM_DIR}/")
+    if rs.verify is None and rs.synthetic is None and not rs.llm:
+        raise UserError(f"--results: {root} holds no results ({'; '.join(rs.notes)}): a mistyped path?")
     return rs

@@ -25,6 +25,13 @@ two-sided paired t-test p-value; Wilcoxon and sign-test p-values are kept in the
   (95% t-interval over seeds above 0); it is reported, left out of the pooled rows, and counted there.
   A pair without a gap inside an otherwise included study is left out the same way.
 
+Pooled rows take the **study as the unit** (:func:`pool`): per pair, each included study's effect (its
+mean paired difference and standard error from the same unit-level comparison its own row shows) goes
+into :func:`revkl_core.stats.meta_analysis` (DerSimonian-Laird tau^2, Hartung-Knapp t-interval on k - 1
+df, I^2, prediction interval); its p, Holm-adjusted across the pairs, and its sign give the verdict. The
+paired test over every included unit pooled as if independent is kept as a labelled secondary figure
+(``unit_pooled`` in the JSON). :func:`pooled_analyses` gives the same analyses to the forest plots.
+
 Every number in the table is read from a result file (named in the row); nothing is typed by hand.
 Which verified result backs which claim is fixed in :data:`THEOREM_CLAIMS` and :data:`NON_THEOREMS`;
 every other result in ``bounds.json`` gets its own row, so none is silently dropped.
@@ -39,7 +46,7 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any, Callable
 
-from bounds.theorems import CERTIFIED, REALIZABLE
+from bounds.theorems import CERTIFIED, REALIZABLE, fails_beyond
 from figures.matched import (CLEAN, Obs, Study, Units, clean_pairs, drop_pairs, llm_studies, synthetic_study,
                              weak_ceiling_gaps)
 from figures.results_io import BOUNDS_FILE, ResultSet, RunData
@@ -211,8 +218,9 @@ def _exact_realizable(rec: dict[str, Any]) -> bool:
 
 
 def _t4_inequality_fails(rec: dict[str, Any]) -> bool:
-    """The rule documented in synthetic.results, on the tolerance the run stored with the record."""
-    return rec["t4_slack"] < -rec["t4_tolerance"]
+    """T4's inequality fails on the record (its ``t4_slack`` against the ``t4_tolerance`` the run stored):
+    the one counterexample rule, ``bounds.theorems.fails_beyond``."""
+    return bool(fails_beyond(rec["t4_slack"], rec["t4_tolerance"], 0.0))
 
 
 def synthetic_guarantee_rows(run: RunData | None) -> list[ClaimRow]:
@@ -303,21 +311,38 @@ EFFECTS: dict[str, tuple[str, Callable[[list[Obs], str], Units]]] = {
 }
 SYNTHETIC, LLM = "synthetic simulator", "language models"
 POOLED_LLM, POOLED_ALL = "language models, pooled", "all studies, pooled"
+META_ANALYSIS = "random-effects meta-analysis, the study as the unit"
+
+
+def _comparisons(pairs: Units) -> dict[tuple[str, str], stats.Paired]:
+    """The unit-level paired comparison of each (reverse, forward) pair, accuracies in points (not adjusted)."""
+    return {key: stats.paired([100 * x for x in a], [100 * x for x in b]) for key, (a, b) in pairs.items()}
+
+
+def _adjusted(comps: dict[tuple[str, str], Any]) -> dict[tuple[str, str], Any]:
+    """The family's comparisons (paired tests or meta-analyses), Holm-adjusted across the pairs."""
+    return dict(zip(comps, stats.adjust(list(comps.values()))))
+
+
+def _comparison_label(claim: str, key: tuple[str, str]) -> str:
+    return EFFECTS[claim][0].format(rev=key[0], fwd=key[1])
+
+
+def _family(claim: str, comps: dict[tuple[str, str], Any]) -> tuple[Verdict, list[dict[str, Any]]]:
+    """Three outcomes per (Holm-adjusted) comparison and the claim's verdict :func:`revkl_core.stats.combine`
+    (holds only when every comparison holds); the effects as the JSON rows carry them."""
+    verdicts = [stats.verdict(c, claimed_sign=1) for c in comps.values()]
+    effects = [{"comparison": _comparison_label(claim, key), "unit": "points of accuracy", "verdict": v, **c.to_dict()}
+               for (key, c), v in zip(comps.items(), verdicts)]
+    return Verdict(stats.combine(verdicts)), effects
 
 
 def judge(claim: str, pairs: Units) -> tuple[Verdict, list[dict[str, Any]]]:
-    """One claim's family in one study (or pooled): a paired t-test per (reverse, forward) pair on the
-    matched units (accuracies in points), Holm across the family, three outcomes per comparison, and the
-    claim's verdict :func:`revkl_core.stats.combine` (holds only when every comparison holds)."""
+    """One claim's family in one study: a paired t-test per (reverse, forward) pair on the matched units
+    (accuracies in points), Holm across the family, three outcomes per comparison, and the claim's verdict."""
     if not pairs:
         return Verdict.NOT_MEASURED, []
-    label = EFFECTS[claim][0]
-    keys = list(pairs)
-    comps = stats.adjust([stats.paired([100 * x for x in pairs[k][0]], [100 * x for x in pairs[k][1]]) for k in keys])
-    verdicts = [stats.verdict(c, claimed_sign=1) for c in comps]
-    effects = [{"comparison": label.format(rev=rev, fwd=fwd), "unit": "points of accuracy", "verdict": v, **c.to_dict()}
-               for (rev, fwd), c, v in zip(keys, comps, verdicts)]
-    return Verdict(stats.combine(verdicts)), effects
+    return _family(claim, _adjusted(_comparisons(pairs)))
 
 
 def _merge(families: list[Units]) -> Units:
@@ -380,41 +405,107 @@ def _study_row(claim: str, j: _Judged) -> ClaimRow:
                     study=j.study.name, effects=effects, gaps=j.gaps)
 
 
-def _pooled_row(claim: str, evidence: str, judged: list[_Judged], study_rows: list[ClaimRow]) -> ClaimRow:
-    """Agreement of the included studies' verdicts and one paired test over all their matched units."""
+@dataclass(frozen=True)
+class Pooled:
+    """One pooled row's analyses (:func:`pool`): per (reverse, forward) pair, the random-effects
+    meta-analysis of the included studies' effects (``metas``) and, as a secondary figure, the paired test
+    over all their matched units taken as independent (``unit_pooled``); each Holm-adjusted across the pairs."""
+
+    claim: str
+    evidence: str
+    metas: dict[tuple[str, str], stats.Meta]
+    unit_pooled: dict[tuple[str, str], stats.Paired]
+
+
+def _study_label(j: _Judged) -> str:
+    """A study's name in the meta-analysis and the forest plots (the simulator's run as ``synthetic/<name>``)."""
+    return j.study.name if j.evidence == LLM else f"synthetic/{j.study.name}"
+
+
+def pool(claim: str, evidence: str, judged: list[_Judged]) -> Pooled:
+    """The included studies pooled with the study as the unit: per pair, each study's unit-level paired
+    comparison (:func:`_comparisons`, the one its own row shows: mean paired difference, its standard error,
+    n units) into :func:`revkl_core.stats.meta_analysis`; and the unit-pooled paired test."""
+    kept = [j for j in judged if not j.excluded]
+    per_study = [(_study_label(j), _comparisons(j.pairs[claim])) for j in kept]
+    merged = _merge([j.pairs[claim] for j in kept])
+    metas = {key: stats.meta_analysis([stats.StudyEffect.from_paired(name, comps[key])
+                                       for name, comps in per_study if key in comps]) for key in merged}
+    return Pooled(claim, evidence, _adjusted(metas), _adjusted(_comparisons(merged)))
+
+
+def meta_text(e: dict[str, Any]) -> str:
+    """``comparison: mean [lo, hi] pts over k studies (tau^2, I^2, prediction interval), p = ..`` (Holm-adjusted)."""
+    k = e["k"]
+    if k >= 2:
+        pi = (f"prediction interval [{_pts(e['pi_lo'])}, {_pts(e['pi_hi'])}]" if k >= 3
+              else "no prediction interval for k = 2")
+        het = f"τ² = {e['tau2']:.3g}, I² = {100 * e['i2']:.0f}%, {pi}"
+    else:
+        het = "no pooling: the study's own interval" if k == 1 else "no study with within-study variance"
+    return (f"{e['comparison']}: {_pts(e['mean_diff'])} pts [{_pts(e['lo'])}, {_pts(e['hi'])}] over k = {k} "
+            f"stud{'y' if k == 1 else 'ies'} ({het}), p = {e['p']:.2g}")
+
+
+def _pooled_row(pooled: Pooled, judged: list[_Judged], study_rows: list[ClaimRow]) -> ClaimRow:
+    """The random-effects verdict per pair (:func:`pool`), the agreement of the included studies' verdicts,
+    the exclusions, and the unit-pooled paired test as a labelled secondary figure."""
     kept = [(j, r) for j, r in zip(judged, study_rows) if not j.excluded]
-    verdict, effects = judge(claim, _merge([j.pairs[claim] for j, _ in kept]))
+    verdict, effects = _family(pooled.claim, pooled.metas) if pooled.metas else (Verdict.NOT_MEASURED, [])
+    for e, key in zip(effects, pooled.metas):
+        e["analysis"] = META_ANALYSIS
+        e["unit_pooled"] = {"comparison": e["comparison"], **pooled.unit_pooled[key].to_dict()}
     measured = [r.verdict.value for _, r in kept if r.verdict is not Verdict.NOT_MEASURED]
     n_ex = sum(j.excluded for j in judged)
-    text = (f"studies: {stats.agreement(measured)}; excluded for a weak-ceiling gap not significantly above 0: "
-            f"{n_ex} of {len(judged)} studies")
+    parts = [f"{META_ANALYSIS} ({stats.RANDOM_EFFECTS}{stats.HK_FLOOR})",
+             f"studies: {stats.agreement(measured)}",
+             f"excluded for a weak-ceiling gap not significantly above 0: {n_ex} of {len(judged)} studies"]
     partial = sum(j.n_excluded_settings for j, _ in kept)
     if partial:
-        text += f" (and {partial} pair(s) inside included studies)"
-    text += "; pooled paired test over every included matched unit"
-    return ClaimRow(claim, CLAIMS[claim], evidence, verdict, text, sorted({s for _, r in kept for s in r.sources}),
+        parts[-1] += f" (and {partial} pair(s) inside included studies)"
+    parts += [f"left out of {e['comparison']}: {name} ({why})" for e in effects for name, why in e["left_out"]]
+    if effects:
+        parts.append("secondary, every included matched unit pooled as if independent (overstates certainty): "
+                     + "; ".join(effect_text(e["unit_pooled"]) for e in effects))
+    return ClaimRow(pooled.claim, CLAIMS[pooled.claim], pooled.evidence, verdict, "; ".join(parts),
+                    sorted({s for _, r in kept for s in r.sources}),
                     study=f"{len(kept)} stud{'y' if len(kept) == 1 else 'ies'}", effects=effects)
+
+
+def _studies(results: ResultSet) -> list[_Judged]:
+    """Every study judged: the synthetic run, then each LLM run folder and dataset."""
+    judged = []
+    if results.synthetic is not None and results.synthetic.records:
+        judged.append(_judge_study(SYNTHETIC, synthetic_study(results.synthetic)))
+    return judged + [_judge_study(LLM, s) for run in results.llm for s in llm_studies(run)]
+
+
+def _pooled_groups(applies: list[_Judged]) -> list[tuple[str, list[_Judged]]]:
+    """A claim's pooled rows: over the LLM studies, and over all studies when the simulator is among them."""
+    llm = [j for j in applies if j.evidence == LLM]
+    return ([(POOLED_LLM, llm)] if llm else []) + ([(POOLED_ALL, applies)] if llm and len(llm) < len(applies) else [])
+
+
+def pooled_analyses(results: ResultSet) -> list[Pooled]:
+    """Every pooled row's analyses, exactly as the scorecard computes them (the forest plots draw these)."""
+    judged = _studies(results)
+    return [pool(claim, ev, group) for claim in EFFECTS
+            for ev, group in _pooled_groups([j for j in judged if _applies(claim, j.study)])]
 
 
 def empirical_rows(results: ResultSet) -> list[ClaimRow]:
     """C5 and C6 per study (the synthetic run; each LLM run folder and dataset), pooled over the LLM
     studies, and pooled over all studies when both kinds are present."""
-    judged = []
-    if results.synthetic is not None and results.synthetic.records:
-        judged.append(_judge_study(SYNTHETIC, synthetic_study(results.synthetic)))
-    judged += [_judge_study(LLM, s) for run in results.llm for s in llm_studies(run)]
+    judged = _studies(results)
     missing = [ev for ev in (SYNTHETIC, LLM) if not any(j.evidence == ev for j in judged)]
     rows: list[ClaimRow] = []
     for claim in EFFECTS:
         rows += [ClaimRow(claim, CLAIMS[claim], ev, Verdict.NOT_MEASURED, "no run records") for ev in missing]
         applies = [j for j in judged if _applies(claim, j.study)]
-        study_rows = [_study_row(claim, j) for j in applies]
-        rows += study_rows
-        llm = [(j, r) for j, r in zip(applies, study_rows) if j.evidence == LLM]
-        if llm:
-            rows.append(_pooled_row(claim, POOLED_LLM, [j for j, _ in llm], [r for _, r in llm]))
-        if llm and len(llm) < len(applies):
-            rows.append(_pooled_row(claim, POOLED_ALL, applies, study_rows))
+        study_rows = {id(j): _study_row(claim, j) for j in applies}
+        rows += study_rows.values()
+        rows += [_pooled_row(pool(claim, ev, group), group, [study_rows[id(j)] for j in group])
+                 for ev, group in _pooled_groups(applies)]
     return rows
 
 
@@ -441,7 +532,10 @@ def _md(text: str) -> str:
 
 
 def effect_text(e: dict[str, Any]) -> str:
-    """``comparison: mean [lo, hi] pts, n = .. (w/t/l), p = ..`` with the Holm-adjusted paired t-test p."""
+    """``comparison: mean [lo, hi] pts, n = .. (w/t/l), p = ..`` with the Holm-adjusted paired t-test p
+    (a pooled row's meta-analysis: :func:`meta_text`)."""
+    if e.get("analysis") == META_ANALYSIS:
+        return meta_text(e)
     return (f"{e['comparison']}: {_pts(e['mean_diff'])} pts [{_pts(e['lo'])}, {_pts(e['hi'])}], n = {e['n']} "
             f"({e['wins']}/{e['ties']}/{e['losses']} w/t/l), p = {e['p']:.2g}")
 
@@ -466,9 +560,14 @@ def render_markdown(rows: list[ClaimRow]) -> str:
         "(p < 0.05) in the claimed direction; **not reproduced**: some pair significant against it; **inconclusive**: "
         "otherwise; **excluded**: an LLM study whose weak-ceiling gap is not significantly above 0 (reported, left out of the pooled rows).",
         "",
+        "Pooled rows take the study as the unit: a random-effects meta-analysis of the included studies' effects "
+        "(DerSimonian-Laird τ², Hartung-Knapp t-interval on k - 1 df, I², the prediction interval for a new study; "
+        "p Holm-adjusted across the pairs) gives the effect, the interval, k studies and the verdict; the paired test "
+        "over every unit pooled as if independent is shown in the Measured column as a secondary figure.",
+        "",
         "Summary: " + ", ".join(f"{v.value}: {counts[v]}" for v in Verdict),
         "",
-        "| # | Claim | Evidence | Verdict | Effect [95% CI], n, p (Holm) | Measured | Source |",
+        "| # | Claim | Evidence | Verdict | Effect [95% CI], n units or k studies, p (Holm) | Measured | Source |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -486,7 +585,7 @@ def _finite(x: Any) -> Any:
         return None
     if isinstance(x, dict):
         return {k: _finite(v) for k, v in x.items()}
-    if isinstance(x, list):
+    if isinstance(x, (list, tuple)):
         return [_finite(v) for v in x]
     return x
 

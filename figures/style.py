@@ -1,8 +1,11 @@
-"""One look for every revkl figure: palette, rcParams, and the writer of PDF + PNG files.
+"""One look for every revkl figure: paper sizes, palette, markers, rcParams, and the writer of PDF + PNG files.
 
-The palette is Okabe & Ito's colour-blind-safe set. Each weak-to-strong loss keeps one colour
-and one marker across all figures, so a reader learns the legend once. Figures are sized for
-a README column (about 6.4 in wide) and written twice: a vector PDF and a 200 dpi PNG.
+Paper form: figures are one column (:data:`COLUMN_WIDTH`, 3.3 in) or two columns (:data:`PAGE_WIDTH`,
+6.9 in) wide and saved at exactly that size (no tight bounding box, so the PNG is the printed size
+times :data:`PNG_DPI`), as a vector PDF with TrueType (Type 42) fonts embedded and a 200 dpi PNG.
+The palette is Okabe & Ito's colour-blind-safe set. Each weak-to-strong loss keeps one colour and
+one marker shape across all figures, so a reader learns the legend once and the figures survive
+greyscale printing.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import matplotlib
 
@@ -63,26 +66,31 @@ ROLE_COLORS: dict[str, str] = {
 }
 
 PNG_DPI = 200
-FIGURE_WIDTH = 6.4  # inches: the width the README shows
+COLUMN_WIDTH = 3.3  # inches: one column of a two-column paper
+PAGE_WIDTH = 6.9  # inches: both columns
 
 RC_PARAMS: dict[str, object] = {
-    "figure.figsize": (FIGURE_WIDTH, 3.6),
+    "figure.figsize": (COLUMN_WIDTH, 2.6),
     "figure.dpi": 100,
-    "font.size": 9,
-    "axes.titlesize": 10,
-    "axes.labelsize": 9,
-    "legend.fontsize": 8,
-    "xtick.labelsize": 8,
-    "ytick.labelsize": 8,
+    "font.size": 8,
+    "axes.titlesize": 8,
+    "axes.labelsize": 8,
+    "legend.fontsize": 7,
+    "legend.handlelength": 1.6,
+    "legend.columnspacing": 1.2,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "figure.constrained_layout.h_pad": 0.03,
+    "figure.constrained_layout.w_pad": 0.03,
     "axes.spines.top": False,
     "axes.spines.right": False,
     "axes.grid": True,
     "grid.alpha": 0.3,
     "grid.linewidth": 0.6,
-    "lines.linewidth": 1.6,
-    "lines.markersize": 5,
+    "lines.linewidth": 1.3,
+    "lines.markersize": 4,
     "legend.frameon": False,
-    "savefig.bbox": "tight",
+    "savefig.bbox": None,  # the saved canvas is the figure: COLUMN_WIDTH or PAGE_WIDTH wide
     "pdf.fonttype": 42,  # embed TrueType: text stays text in the PDF
     "svg.fonttype": "none",
     "axes.prop_cycle": matplotlib.cycler(color=[OKABE_ITO[c] for c in ("blue", "vermillion", "green", "orange", "purple", "sky_blue", "black")]),
@@ -116,17 +124,58 @@ def figure_style() -> Iterator[None]:
         yield
 
 
-def new_figure(ncols: int = 1, nrows: int = 1, height: float = 3.2, **kw: object) -> tuple[Figure, object]:
-    """A figure of the README width with ``nrows x ncols`` axes (``plt.subplots`` semantics)."""
+def new_figure(ncols: int = 1, nrows: int = 1, height: float = 2.4, width: float = COLUMN_WIDTH,
+               **kw: object) -> tuple[Figure, object]:
+    """A figure ``width`` wide (:data:`COLUMN_WIDTH` or :data:`PAGE_WIDTH`) and ``height`` inches per row of
+    ``nrows x ncols`` axes (``plt.subplots`` semantics), laid out by constrained layout."""
     if ncols < 1 or nrows < 1:
         raise ValueError(f"ncols and nrows must be >= 1, got ncols={ncols}, nrows={nrows}")
-    return plt.subplots(nrows, ncols, figsize=(FIGURE_WIDTH, height * nrows), constrained_layout=True, **kw)
+    return plt.subplots(nrows, ncols, figsize=(width, height * nrows), constrained_layout=True, **kw)
 
 
-def new_mosaic(layout: list[list[str]], height: float) -> tuple[Figure, dict[str, object]]:
-    """A figure of the README width laid out by ``plt.subplot_mosaic`` (panels named by letters)."""
-    fig = plt.figure(figsize=(FIGURE_WIDTH, height), constrained_layout=True)
+def new_mosaic(layout: list[list[str]], height: float, width: float = PAGE_WIDTH) -> tuple[Figure, dict[str, object]]:
+    """A figure ``width`` wide laid out by ``plt.subplot_mosaic`` (panels named by letters)."""
+    fig = plt.figure(figsize=(width, height), constrained_layout=True)
     return fig, fig.subplot_mosaic(layout)
+
+
+def legend_above(fig: Figure, ncols: int, handles: list | None = None, labels: list[str] | None = None,
+                 first: tuple[str, ...] = ()) -> None:
+    """One legend for the whole figure, in a row above the panels (off every axes, so it covers no data).
+
+    ``handles``/``labels`` default to the distinct labelled artists of all axes, those whose label is in
+    ``first`` leading (in that order), then the others in drawing order.
+    """
+    if handles is None:
+        seen: dict[str, object] = {}
+        for ax in fig.axes:
+            for h, lab in zip(*ax.get_legend_handles_labels()):
+                seen.setdefault(lab, h)
+        labels = [lab for lab in first if lab in seen] + [lab for lab in seen if lab not in first]
+        handles = [seen[lab] for lab in labels]
+    if handles:
+        fig.legend(handles, labels, loc="outside upper center", ncols=ncols)
+
+
+def two_lines(label: str) -> str:
+    """``"study: weak->strong"`` as two lines (study, then pair) so long labels fit a panel; other labels unchanged."""
+    head, sep, tail = label.partition(": ")
+    return f"{head}:\n{tail}" if sep else label
+
+
+#: Called by :func:`save_figure` as ``inspector(fig, name)`` on every figure it writes (see :func:`inspect_saved`).
+_INSPECTORS: list[Callable[[Figure, str], None]] = []
+
+
+@contextmanager
+def inspect_saved(inspector: Callable[[Figure, str], None]) -> Iterator[None]:
+    """Inside the block, hand every figure :func:`save_figure` writes to ``inspector(fig, name)``, after its
+    files are written and before it is closed (figures.legibility checks each figure this way)."""
+    _INSPECTORS.append(inspector)
+    try:
+        yield
+    finally:
+        _INSPECTORS.remove(inspector)
 
 
 def save_figure(fig: Figure, out_dir: str | os.PathLike[str], name: str) -> list[Path]:
@@ -147,6 +196,8 @@ def save_figure(fig: Figure, out_dir: str | os.PathLike[str], name: str) -> list
             meta = {"CreationDate": None} if ext == "pdf" else {"Software": None}
             atomic_write(final, lambda tmp, ext=ext, meta=meta: fig.savefig(tmp, format=ext, dpi=PNG_DPI, metadata=meta))
             paths.append(final)
+        for inspector in list(_INSPECTORS):
+            inspector(fig, name)
     finally:
         plt.close(fig)
     return paths

@@ -16,6 +16,7 @@ when there is more than one study.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from figures.matched import CLEAN, Obs, Study, llm_studies, weak_ceiling_gaps
@@ -28,8 +29,11 @@ NO_GAP_NOTE = f"{NO_GAP} weak-ceiling gap not significantly above 0 (95% t-inter
 
 
 def _cell(mean: float, half: float, n: int, best: bool, bold: tuple[str, str]) -> str:
-    text = f"{mean:.1f}" if n == 1 else f"{mean:.1f} ± {half:.1f}"
-    return f"{bold[0]}{text}{bold[1]}" if best else text
+    """``mean ± half`` (the mean alone for n = 1); in bold when ``best``: the whole cell in Markdown, the mean in LaTeX."""
+    interval = "" if n == 1 else f" ± {half:.1f}"
+    if not best:
+        return f"{mean:.1f}{interval}"
+    return f"{bold[0]}{mean:.1f}{bold[1]}{interval}" if bold[0].startswith("\\") else f"{bold[0]}{mean:.1f}{interval}{bold[1]}"
 
 
 def _iv_cell(values: list[float], best: bool = False, bold: tuple[str, str] = ("", "")) -> str:
@@ -41,16 +45,41 @@ def _latex_escape(s: str) -> str:
     return s.replace("\\", r"\textbackslash{}").replace("_", r"\_").replace("&", r"\&").replace("%", r"\%").replace("->", r"$\to$")
 
 
+def _tex_number(cell: str) -> str:
+    """A number cell in LaTeX: the interval beside the mean in a smaller size, the dagger as a superscript."""
+    cell = re.sub(r" ± ([0-9.]+)", r"\\,{\\scriptsize$\\pm$\1}", cell)
+    return cell.replace(NO_GAP, r"$^\dagger$")
+
+
+def _tex_groups(body: list[list[str]], width: int) -> list[list[str] | str]:
+    """Rows labelled ``study: pair`` grouped under one italic ``study`` line each (the paper's layout)."""
+    out: list[list[str] | str] = []
+    current = None
+    for row in body:
+        study, sep, rest = row[0].partition(": ")
+        if sep and study != current:
+            out.append(rf"\multicolumn{{{width}}}{{l}}{{\textit{{{_latex_escape(study)}}}}} \\")
+            current = study
+        out.append([rest, *row[1:]] if sep else row)
+    return out
+
+
 def _render(header: list[str], body: list[list[str]], fmt: str, n_label: int, note: str | None = None) -> str:
-    """Markdown or LaTeX (booktabs) table; the first ``n_label`` columns are text labels, the rest numbers."""
+    """Markdown or LaTeX (booktabs) table; the first ``n_label`` columns are text labels, the rest numbers.
+
+    In LaTeX, rows of several studies are grouped under the study's name and each interval is set
+    beside its mean in a smaller size."""
     if fmt == "md":
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(row) + " |" for row in body]
         return "\n".join(lines + ([f"\n{note}"] if note else [])) + "\n"
     lines = [r"\begin{tabular}{" + "l" * n_label + "r" * (len(header) - n_label) + "}", r"\toprule",
              " & ".join(_latex_escape(h) for h in header) + r" \\", r"\midrule"]
-    for row in body:
-        cells = [_latex_escape(c) for c in row[:n_label]] + [c.replace("±", r"$\pm$").replace(NO_GAP, r"$^\dagger$") for c in row[n_label:]]
+    for row in _tex_groups(body, len(header)):
+        if isinstance(row, str):
+            lines.append(row)
+            continue
+        cells = [_latex_escape(c) for c in row[:n_label]] + [_tex_number(c) for c in row[n_label:]]
         lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     if note:

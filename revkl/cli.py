@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 
+from revkl_core.progress import quiet_library_bars
 from revkl_core.runfolder import UserError
 
 #: Modules whose register() adds a subcommand (bounds, synthetic, llm, figures, reproduce), in help order.
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_library_bars()  # before build_parser: the subcommands' modules import tqdm
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "handler", None) is None:

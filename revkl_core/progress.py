@@ -3,16 +3,27 @@
 :func:`meter` is the one switch every package uses. On an interactive stderr it draws a tqdm bar;
 otherwise (a log file, ``revkl reproduce`` writing to a pipe, a cluster job) it emits
 ``what: done/total (pct), rate, ETA`` lines every ``interval`` seconds and once at the end, so long
-work is never silent and no log fills with carriage-return bars.
+work is never silent and no log fills with carriage-return bars. :func:`quiet_library_bars` applies the
+same rule to the bars of libraries (transformers' "Loading weights", hub downloads): off a terminal, none.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 import sys
 import time
 from typing import Any, Callable
+
+
+def quiet_library_bars() -> None:
+    """Off a terminal, turn off every third-party tqdm bar (``TQDM_DISABLE`` and
+    the hub's own switch): they would write carriage-return bars into log files. tqdm reads the variable when it is
+    first imported, so ``revkl`` calls this first, before any handler imports a library."""
+    if not sys.stderr.isatty():
+        os.environ.setdefault("TQDM_DISABLE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
 class Progress:

@@ -119,6 +119,20 @@ def check_writable_file(path: str | Path, what: str = "--out") -> Path:
     return path
 
 
+def read_json_object(path: str | Path) -> dict[str, Any]:
+    """A JSON file holding an object, as a dict; UserError naming the file when it is not valid UTF-8 JSON or not an object."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text") from None
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
 def json_safe(obj: Any) -> Any:
     """``obj`` with every non-finite float (NaN, inf) replaced by None, so ``json.dumps(allow_nan=False)`` is valid JSON."""
     if isinstance(obj, float):
@@ -156,6 +170,36 @@ def locked(path: str | Path) -> Iterator[int]:
         yield fd
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+#: The folder of a run folder that holds one claim file per unit being computed (:func:`claim`).
+CLAIMS_DIR = ".claims"
+
+
+@contextlib.contextmanager
+def claim(run_dir: str | Path, unit: str) -> Iterator[bool]:
+    """Claim the unit ``unit`` of the run folder for this process for the duration of the block: True when this
+    process holds it, False when another process does (it is computing that unit now: skip it).
+
+    A non-blocking exclusive ``flock`` on ``DIR/.claims/<unit>``: two processes running the same config into one
+    folder never compute a unit twice. The kernel drops the lock when its holder exits, even by ``kill -9``, so a
+    killed run's units are free for its resume. The holder must check, after claiming, that the unit is not done.
+    """
+    folder = Path(run_dir) / CLAIMS_DIR
+    folder.mkdir(exist_ok=True)
+    fd = os.open(folder / hashlib.sha256(unit.encode()).hexdigest()[:32], os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
         os.close(fd)
 
 

@@ -28,15 +28,31 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import torch
 
-from synthetic.config import Config
 from synthetic.seeding import generator
 
 DTYPE = torch.float64
 Features = Callable[[torch.Tensor], torch.Tensor]
+
+
+class Study(Protocol):
+    """What the generators and head classes read of a study config (a :class:`synthetic.config.Config`).
+
+    Named here, not imported, because the config module validates names against the head-class
+    registry, which imports this module: importing it back would close a cycle.
+    """
+
+    @property
+    def seed(self) -> int: ...
+
+    @property
+    def data(self) -> Any: ...
+
+    @property
+    def representation(self) -> Any: ...
 
 
 def random_mlp(d_in: int, d_out: int, hidden: int, g: torch.Generator, depth: int = 1) -> list[torch.Tensor]:
@@ -80,7 +96,7 @@ class World:
     m_w: int
 
 
-def ground_truth(cfg: Config) -> Features:
+def ground_truth(cfg: Study) -> Features:
     """h*: the standardised random MLP of the study's seed."""
     d = cfg.data
     g = generator(cfg.seed, "h_star")
@@ -88,7 +104,7 @@ def ground_truth(cfg: Config) -> Features:
     return standardised(lambda x: mlp_forward(w, x), d.d, g)
 
 
-def controlled_world(cfg: Config, delta: float) -> World:
+def controlled_world(cfg: Study, delta: float) -> World:
     """h_s = h* + delta g(x); h_w = lossy projection of h* plus weak_noise g'(x)."""
     d, r = cfg.data, cfg.representation
     h_star = ground_truth(cfg)
@@ -107,7 +123,7 @@ def controlled_world(cfg: Config, delta: float) -> World:
     return World(d.d, d.m, h_star, h_s, h_w, d.m, m_w)
 
 
-def pretrained_world(cfg: Config, tasks: int) -> World:
+def pretrained_world(cfg: Study, tasks: int) -> World:
     """Strong (deep) and weak (shallow) MLPs pre-trained on ``tasks`` softmax tasks on h*.
 
     Both are trained with Adam on the summed cross-entropy to soft targets
@@ -153,7 +169,7 @@ class TaskBatch:
     truth_params: dict[str, torch.Tensor]
 
 
-def split_sizes(cfg: Config) -> dict[str, int]:
+def split_sizes(cfg: Study) -> dict[str, int]:
     d = cfg.data
     return {"weak_train": d.n_weak_train, "transfer": d.n_transfer, "val": d.n_val, "test": d.n_test}
 
@@ -173,7 +189,7 @@ def simplex_features(h: torch.Tensor, temperature: float) -> torch.Tensor:
     return torch.softmax(h / temperature, -1)
 
 
-def make_tasks(cfg: Config, world: World, head_class: Any, seeds: list[int]) -> TaskBatch:
+def make_tasks(cfg: Study, world: World, head_class: Any, seeds: list[int]) -> TaskBatch:
     """Draw the inputs and the truth of tasks with the given seeds (one seed per task).
 
     ``head_class`` is a :class:`synthetic.heads.HeadClass`: it draws each task's truth parameters

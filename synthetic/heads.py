@@ -24,8 +24,7 @@ import numpy as np
 import torch
 
 from bounds.classes import MixtureClass, SoftmaxLinearClass, StochasticMatrixClass
-from synthetic.config import Config
-from synthetic.generators import DTYPE, mixture_log_heads, simplex_features, softmax_head, with_bias
+from synthetic.generators import DTYPE, Study, mixture_log_heads, simplex_features, softmax_head, with_bias
 from synthetic.seeding import generator, stream_seed
 
 Params = dict[str, torch.Tensor]
@@ -129,27 +128,27 @@ class HeadClass:
     def label(self, K: int) -> str:
         return self.name + (f"(K={K})" if self.takes_K else "")
 
-    def draw_truth(self, cfg: Config, m: int, seed: int) -> Params:
+    def draw_truth(self, cfg: Study, m: int, seed: int) -> Params:
         """One task's truth parameters, from the task's own stream."""
         g = generator(seed, "truth", self.truth_family)
         return {"W": torch.randn(cfg.data.k, m + 1, generator=g, dtype=DTYPE)}
 
-    def truth_probs(self, cfg: Config, m: int, params: Params, h: torch.Tensor) -> torch.Tensor:
+    def truth_probs(self, cfg: Study, m: int, params: Params, h: torch.Tensor) -> torch.Tensor:
         """F*(x) (B, n, k) from h*(x) (B, n, m)."""
         return softmax_head(params["W"], h, m, cfg.data.head_scale)
 
-    def features(self, cfg: Config, m: int, params: Params, h: torch.Tensor) -> torch.Tensor:
+    def features(self, cfg: Study, m: int, params: Params, h: torch.Tensor) -> torch.Tensor:
         """What the strong head reads, sample axis 1: [h_s, 1] (B, n, m_s + 1) for softmax heads."""
         return with_bias(h)
 
-    def head(self, cfg: Config, K: int) -> Head:
+    def head(self, cfg: Study, K: int) -> Head:
         return SoftmaxMixtureHead(cfg.data.k, K if self.takes_K else 1)
 
     def model_class(self, feats: torch.Tensor, k: int) -> Any:
         """The bounds.classes class on these features, or None without a certified solver."""
         return None
 
-    def member(self, cfg: Config, m: int, params: Params, feats: torch.Tensor) -> torch.Tensor:
+    def member(self, cfg: Study, m: int, params: Params, feats: torch.Tensor) -> torch.Tensor:
         """F_theta* (B, n, k): the truth's own parameters applied to the strong features."""
         return softmax_head(params["W"], feats[..., :-1], m, cfg.data.head_scale)
 
@@ -157,7 +156,7 @@ class HeadClass:
         """SGD parameters in bounds.classes' simplex-block layout (probability-convex classes only)."""
         return None
 
-    def w_star(self, cfg: Config, m: int, params: Params) -> np.ndarray | None:
+    def w_star(self, cfg: Study, m: int, params: Params) -> np.ndarray | None:
         """The truth's weights as a bounds.classes SoftmaxLinearClass parameter (T5), when in that class."""
         return None
 
@@ -168,24 +167,24 @@ class StochasticMatrix(HeadClass):
     name, probability_convex, model_kind, truth_family = "stochastic_matrix", True, "probability-convex", "stochastic_matrix"
     exact = True
 
-    def draw_truth(self, cfg: Config, m: int, seed: int) -> Params:
+    def draw_truth(self, cfg: Study, m: int, seed: int) -> Params:
         rng = np.random.default_rng(stream_seed(seed, "truth", self.truth_family))
         cols = rng.dirichlet(np.full(cfg.data.k, cfg.data.dirichlet), size=m)  # (m, k): columns of A*
         return {"W": torch.as_tensor(cols.T.copy(), dtype=DTYPE)}
 
-    def truth_probs(self, cfg: Config, m: int, params: Params, h: torch.Tensor) -> torch.Tensor:
+    def truth_probs(self, cfg: Study, m: int, params: Params, h: torch.Tensor) -> torch.Tensor:
         return simplex_features(h, cfg.data.feature_temperature) @ params["W"].transpose(1, 2)
 
-    def features(self, cfg: Config, m: int, params: Params, h: torch.Tensor) -> torch.Tensor:
+    def features(self, cfg: Study, m: int, params: Params, h: torch.Tensor) -> torch.Tensor:
         return simplex_features(h, cfg.data.feature_temperature)
 
-    def head(self, cfg: Config, K: int) -> Head:
+    def head(self, cfg: Study, K: int) -> Head:
         return StochasticMatrixHead(cfg.data.k)
 
     def model_class(self, feats: torch.Tensor, k: int) -> Any:
         return StochasticMatrixClass(feats.detach().numpy(), num_classes=k)
 
-    def member(self, cfg: Config, m: int, params: Params, feats: torch.Tensor) -> torch.Tensor:
+    def member(self, cfg: Study, m: int, params: Params, feats: torch.Tensor) -> torch.Tensor:
         return feats @ params["W"].transpose(1, 2)
 
     def simplex_theta(self, params: Params) -> np.ndarray | None:
@@ -198,28 +197,28 @@ class Mixture(HeadClass):
     name, probability_convex, model_kind, truth_family = "mixture", True, "probability-convex", "mixture"
     exact = True
 
-    def draw_truth(self, cfg: Config, m: int, seed: int) -> Params:
+    def draw_truth(self, cfg: Study, m: int, seed: int) -> Params:
         g = generator(seed, "truth", self.truth_family)
         L = cfg.data.mixture_heads
         W = torch.randn(L, cfg.data.k, m + 1, generator=g, dtype=DTYPE)
         e = -torch.log(torch.rand(L, generator=g, dtype=DTYPE))
         return {"W": W, "alpha": e / e.sum()}  # Dirichlet(1) weights
 
-    def truth_probs(self, cfg: Config, m: int, params: Params, h: torch.Tensor) -> torch.Tensor:
+    def truth_probs(self, cfg: Study, m: int, params: Params, h: torch.Tensor) -> torch.Tensor:
         heads = mixture_log_heads(params["W"], h, m, cfg.data.head_scale).exp()
         return torch.einsum("bl,blnk->bnk", params["alpha"], heads)
 
-    def features(self, cfg: Config, m: int, params: Params, h: torch.Tensor) -> torch.Tensor:
+    def features(self, cfg: Study, m: int, params: Params, h: torch.Tensor) -> torch.Tensor:
         """log G_l(h_s) as (B, n, L, k) with the task's fixed heads U_l."""
         return mixture_log_heads(params["W"], h, m, cfg.data.head_scale).permute(0, 2, 1, 3).contiguous()
 
-    def head(self, cfg: Config, K: int) -> Head:
+    def head(self, cfg: Study, K: int) -> Head:
         return MixtureHead()
 
     def model_class(self, feats: torch.Tensor, k: int) -> Any:
         return MixtureClass(np.exp(np.transpose(feats.detach().numpy(), (0, 2, 1, 3))))
 
-    def member(self, cfg: Config, m: int, params: Params, feats: torch.Tensor) -> torch.Tensor:
+    def member(self, cfg: Study, m: int, params: Params, feats: torch.Tensor) -> torch.Tensor:
         return torch.einsum("bl,bnlk->bnk", params["alpha"], feats.exp())
 
     def simplex_theta(self, params: Params) -> np.ndarray | None:
@@ -235,7 +234,7 @@ class SoftmaxLinear(HeadClass):
     def model_class(self, feats: torch.Tensor, k: int) -> Any:
         return SoftmaxLinearClass(feats.detach().numpy(), num_classes=k)
 
-    def w_star(self, cfg: Config, m: int, params: Params) -> np.ndarray | None:
+    def w_star(self, cfg: Study, m: int, params: Params) -> np.ndarray | None:
         return (params["W"] * (cfg.data.head_scale / math.sqrt(m))).numpy()
 
 
@@ -250,6 +249,6 @@ class SoftmaxMixture(HeadClass):
 HEAD_CLASSES: dict[str, HeadClass] = {c.name: c for c in (StochasticMatrix(), Mixture(), SoftmaxLinear(), SoftmaxMixture())}
 
 
-def strong_features(cfg: Config, world: Any, head_class: HeadClass, tasks: Any, split: str) -> torch.Tensor:
+def strong_features(cfg: Study, world: Any, head_class: HeadClass, tasks: Any, split: str) -> torch.Tensor:
     """What the strong head of ``head_class`` reads on ``split`` of ``tasks`` (sample axis 1)."""
     return head_class.features(cfg, world.m, tasks.truth_params, world.h_s(tasks.x[split]))

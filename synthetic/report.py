@@ -15,10 +15,11 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from bounds.theorems import fails_beyond
 from revkl_core.runfolder import UserError, atomic_write_text
 from revkl_core.stats import t_interval
 from synthetic import results as R
-from synthetic.config import Config
+from synthetic.config import Config, load_config
 from synthetic.heads import HEAD_CLASSES
 
 
@@ -43,8 +44,9 @@ def slope(x: Iterable[float], y: Iterable[float]) -> float | None:
 
 
 def t4_violated(rec: dict[str, Any]) -> bool:
-    """T4's inequality fails beyond the record's allowance (whether or not its hypotheses hold)."""
-    return rec["t4_slack"] < -rec["t4_tolerance"]
+    """T4's inequality fails beyond the record's allowance (whether or not its hypotheses hold): the one
+    counterexample rule, ``bounds.theorems.fails_beyond``."""
+    return bool(fails_beyond(rec["t4_slack"], rec["t4_tolerance"], 0.0))
 
 
 def certified_violation(rec: dict[str, Any]) -> bool:
@@ -210,15 +212,23 @@ def render(summary: dict[str, Any]) -> str:
 
 
 def report(run_dir: str) -> str:
-    """Load a run's summary and render the report; also write it to DIR/report.txt when the folder is writable.
+    """Render the report of a run from its records; also write it to DIR/report.txt when the folder is writable.
 
-    A folder that is not a synthetic run (no summary.json; an llm run folder) is a UserError.
-    When report.txt cannot be written (a read-only run), one line saying so ends the text.
+    The aggregates are recomputed from ``results.jsonl`` (the stored summary contributes its times only),
+    so a records file edited or truncated after the run is reported as it is, with a line saying that
+    ``summary.json`` counted something else. A folder that is not a synthetic run (no summary.json; an llm
+    run folder) is a UserError. When report.txt cannot be written (a read-only run), one line says so.
     """
     path = Path(run_dir)
     if (path / "cache").is_dir() or _is_llm_summary(path):
         raise UserError(f"{run_dir} is a language-model run folder; use `revkl llm report {run_dir}`")
-    text = render(R.load_summary(run_dir))
+    stored = R.load_summary(run_dir)
+    records = R.load_results(path)
+    summary = summarise(load_config(path / R.CONFIG_FILE), records, stored.get("elapsed_s", 0.0), stored.get("compute_s"))
+    text = render(summary)
+    if stored.get("records") != len(records):
+        text += (f"(summary.json counted {stored.get('records')} records; {R.RESULTS_FILE} now holds {len(records)}: "
+                 "this report is from the records)\n")
     try:
         atomic_write_text(path / "report.txt", text)
     except OSError as err:

@@ -68,7 +68,8 @@ Theorem checks (``bounds.theorems`` on the transfer set, the weak labels the str
   train set, recorded for every record (whether or not T4's hypotheses hold) so the figures can plot it.
   ``t4_tolerance`` (float): the allowance T4's residual gets: the Frank-Wolfe gap of the fit
   (exact or SGD) plus rounding on probability-convex classes, rounding only on softmax heads.
-  A record "violates T4's inequality" when ``t4_slack < -t4_tolerance``.
+  A record "violates T4's inequality" when it fails beyond its tolerance by more than the counterexample
+  margin: ``-t4_slack - t4_tolerance > COUNTEREXAMPLE_MARGIN`` (1e-6; ``bounds.theorems.fails_beyond``, the one rule).
   ``class_residual`` (float): max |F* - F_theta*| on the train set, theta* the truth's parameters
   on the strong features (0 exactly when F* is in the class: T4/T5's realizability hypothesis).
 
@@ -88,7 +89,7 @@ Batch bookkeeping (the append/resume rule of :mod:`revkl_core.runfolder`)
   its identity fields plus ``n`` (records), ``n_certified`` (records with some check whose
   hypotheses hold), ``violation_rate`` (fraction of those failing such a check; null when none),
   ``t4_certified`` (records where T4's hypotheses hold), ``t4_certified_violations`` (of those,
-  how many fail T4), ``t4_violation_rate`` (fraction with ``t4_slack < -t4_tolerance``,
+  how many fail T4), ``t4_violation_rate`` (fraction violating T4's inequality as above,
   hypotheses or not), ``worst_slack`` (min ``t4_slack``), ``worst_violation`` (max of
   ``-t4_slack - t4_tolerance`` and 0), ``acc_sw_mean``, ``acc_sw_ci`` ([lo, hi] 95% Student-t
   interval of :func:`revkl_core.stats.t_interval`; null with one task), ``acc_w_mean``, ``acc_ceiling_mean``, ``pgr_mean``, ``pgr_ci`` (the same, over the records with a PGR), ``gain_mean``,
@@ -98,7 +99,6 @@ Batch bookkeeping (the append/resume rule of :mod:`revkl_core.runfolder`)
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +108,14 @@ RESULTS_FILE = "results.jsonl"
 SUMMARY_FILE = "summary.json"
 CONFIG_FILE = "config.toml"
 LOG_FILE = "log.txt"
+#: A matched unit: the fields that identify a result besides its loss and noise. Two losses (or two noise
+#: settings) are compared on records that agree on all of them; figures.matched reads the same tuple.
+UNIT_FIELDS: tuple[str, ...] = ("representation", "delta", "pretrain_tasks", "head_class", "K", "method", "task")
+
+
+def unit_of(record: dict[str, Any]) -> tuple[Any, ...]:
+    """The record's matched unit (:data:`UNIT_FIELDS`)."""
+    return tuple(record[f] for f in UNIT_FIELDS)
 
 #: Fields every record carries (the reader checks them; figures may rely on them).
 RECORD_FIELDS: tuple[str, ...] = (
@@ -126,8 +134,19 @@ def append_chunk(run_dir: str | Path, chunk: str, records: list[dict[str, Any]])
 
 
 def load_results(run_dir: str | Path) -> list[dict[str, Any]]:
-    """All records of complete chunks in ``DIR/results.jsonl``, in file order (:func:`revkl_core.runfolder.read_records`)."""
-    return runfolder.read_records(Path(run_dir) / RESULTS_FILE)
+    """All records of complete chunks in ``DIR/results.jsonl``, in file order (:func:`revkl_core.runfolder.read_records`).
+
+    UserError naming the file and the record when a record lacks one of :data:`RECORD_FIELDS`
+    (another kind of run folder placed here, say).
+    """
+    path = Path(run_dir) / RESULTS_FILE
+    records = runfolder.read_records(path)
+    for i, rec in enumerate(records, start=1):
+        missing = [f for f in RECORD_FIELDS if f not in rec]
+        if missing:
+            raise runfolder.UserError(f"{path}: record {i} is not a synthetic result (lacks {', '.join(missing[:4])}"
+                                      f"{', ...' if len(missing) > 4 else ''})")
+    return records
 
 
 def completed_chunks(run_dir: str | Path) -> set[str]:
@@ -140,8 +159,7 @@ def load_summary(run_dir: str | Path) -> dict[str, Any]:
     path = Path(run_dir) / SUMMARY_FILE
     if not path.exists():
         raise runfolder.UserError(f"no {SUMMARY_FILE} in {run_dir}: run `revkl synthetic run` first")
-    with open(path) as fh:
-        return json.load(fh)
+    return runfolder.read_json_object(path)
 
 
 def log_line(run_dir: str | Path, text: str) -> None:

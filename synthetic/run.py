@@ -24,7 +24,7 @@ from bounds.theorems import Instances
 from revkl_core import runfolder
 from revkl_core.progress import Meter
 from synthetic import results as R
-from synthetic.config import Config, dump_toml, loss_direction
+from synthetic.config import Config, loss_direction, to_toml
 from synthetic.exact import EXACT_LOSSES, fit_exact
 from synthetic.generators import World, controlled_world, make_tasks, pretrained_world
 from synthetic.heads import HEAD_CLASSES, HeadClass, strong_features
@@ -176,7 +176,7 @@ def run_study(cfg: Config, out_dir: str | Path, progress: bool = True, max_chunk
     """
     out = prepare_run_dir(cfg, out_dir)
     threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads)
+    torch.set_num_threads(cfg.runtime.threads)
     try:
         return _run_chunks(cfg, out, progress, max_chunks)
     finally:
@@ -186,7 +186,7 @@ def run_study(cfg: Config, out_dir: str | Path, progress: bool = True, max_chunk
 def prepare_run_dir(cfg: Config, out_dir: str | Path) -> Path:
     """Create ``out_dir`` with the resolved config, or check that it holds a run of this config.
 
-    The config hash leaves the runtime fields (``threads``) out, so changing them resumes.
+    The config hash leaves the ``[runtime]`` section (``threads``) out, so changing it resumes.
     Raises UserError if ``out_dir`` holds a run of a different config or cannot be written.
     """
     out = runfolder.prepare_out_dir(out_dir)
@@ -198,7 +198,7 @@ def prepare_run_dir(cfg: Config, out_dir: str | Path) -> Path:
         if first != [header.strip()]:
             raise runfolder.UserError(f"--out: {out} holds a run of a different config ({first[0] if first else 'no hash'}); use a new folder")
     else:
-        runfolder.atomic_write_text(cfg_path, header + dump_toml(cfg))
+        runfolder.atomic_write_text(cfg_path, header + to_toml(cfg))
     return out
 
 
@@ -218,10 +218,12 @@ def _run_chunks(cfg: Config, out: Path, progress: bool, max_chunks: int | None) 
             key = (chunk.representation, chunk.rep_value)
             if key not in worlds:
                 worlds[key] = make_world(cfg, chunk)
-            tc = time.perf_counter()
-            recs = run_chunk(cfg, chunk, worlds[key])
-            R.append_chunk(out, chunk.id, recs)  # one chunk = one batch
-            R.log_line(out, f"chunk {chunk.id}: {len(recs)} records in {time.perf_counter() - tc:.2f} s")
+            with runfolder.claim(out, chunk.id) as mine:
+                if mine and chunk.id not in R.completed_chunks(out):  # not being computed nor done by another process
+                    tc = time.perf_counter()
+                    recs = run_chunk(cfg, chunk, worlds[key])
+                    R.append_chunk(out, chunk.id, recs)  # one chunk = one batch
+                    R.log_line(out, f"chunk {chunk.id}: {len(recs)} records in {time.perf_counter() - tc:.2f} s")
             meter.update(1)
     finally:
         meter.close()

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import torch
-from bounds_strategies import simplex_rows
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -20,6 +19,7 @@ from bounds import (
     reverse_kl,
     total_variation,
 )
+from bounds.strategies import simplex_rows
 
 pairs = st.integers(1, 6).flatmap(lambda n: st.integers(2, 10).flatmap(lambda k: st.tuples(simplex_rows(n, k), simplex_rows(n, k, 1e-4))))
 

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from bounds_strategies import same_shape_triples, seeds
 from hypothesis import find, given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +21,7 @@ from bounds.theorems import (
     Sides,
     applicable,
 )
+from bounds.strategies import instances, same_shape_triples, seeds
 
 
 def _instances(triple):
@@ -221,3 +221,11 @@ def test_verify_reports_the_largest_ratio_reached():
 
     shown = [float(x) for x in re.findall(r"max (?:\|gap\||gap)/bound ([0-9.]+)", format_table(rep))]
     assert len(shown) == 3 and min(shown) >= 0.99
+
+
+@given(instances("T4"))
+@settings(max_examples=20, deadline=None)
+def test_t4_holds_on_the_families_drawn_by_the_exported_strategy(inst):
+    """bounds.strategies.instances draws what `revkl bounds verify` draws for a result."""
+    res = T4.check(inst)
+    assert res.hypotheses_met.all() and res.holds.all()

@@ -66,7 +66,6 @@ def test_imports_point_down_the_floors():
     assert not up, "imports up or sideways: " + ", ".join(sorted(up))
 
 
-@pytest.mark.xfail(strict=True, reason="two known cycles, removed by the config and data-registry split (issue 16)")
 def test_no_import_cycles():
     graph = _graph()
     state: dict[str, int] = {}

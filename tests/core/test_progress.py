@@ -1,6 +1,8 @@
 """The one progress switch: lines at the interval and at the end; a bar only on a terminal."""
 
 import io
+import os
+import sys
 
 from revkl_core import progress as P
 
@@ -40,3 +42,18 @@ def test_meter_draws_a_bar_on_a_terminal_and_honours_show(monkeypatch):
     to_log = P.Meter("train", 1, show=False, emit=logged.append)
     to_log.update()
     assert to_log.bar is None and logged and logged[0].startswith("train: 1/1")
+
+
+def test_library_bars_are_off_when_stderr_is_not_a_terminal():
+    """Under `revkl reproduce` transformers' tqdm bars went raw into the logs; off a terminal they are now off.
+
+    tqdm reads TQDM_DISABLE when it is imported, so this runs in a fresh interpreter, as `revkl` does."""
+    import subprocess
+
+    code = ("from revkl_core.progress import quiet_library_bars; quiet_library_bars(); from tqdm import tqdm; "
+            "[x for x in tqdm(range(3), desc='Loading weights')]")
+    env = {k: v for k, v in os.environ.items() if k not in ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS")}
+    err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stderr
+    assert "Loading weights" not in err
+    shown = subprocess.run([sys.executable, "-c", code.split("; ", 2)[2]], capture_output=True, text=True, env=env).stderr
+    assert "Loading weights" in shown  # without the switch the bar is written: the test can fail

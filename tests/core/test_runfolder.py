@@ -215,3 +215,38 @@ def test_atomic_writes_respect_the_umask(tmp_path, mask, mode):
         os.umask(old)
     for name in ("a.txt", "b.json", "c.bin"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode, name
+
+
+def _hold_claim(run_dir, unit, ready, release):
+    with rf.claim(run_dir, unit) as mine:
+        assert mine
+        ready.set()
+        release.wait(30)
+
+
+def _holder(run_dir):
+    """A process that holds the claim on unit u1 until its ``release`` event is set."""
+    ctx = mp.get_context("spawn")
+    ready, release = ctx.Event(), ctx.Event()
+    p = ctx.Process(target=_hold_claim, args=(run_dir, "u1", ready, release))
+    p.start()
+    assert ready.wait(30)
+    return p, release
+
+
+def test_a_claim_is_held_by_one_process_and_freed_when_it_exits(tmp_path):
+    p, release = _holder(tmp_path)
+    with rf.claim(tmp_path, "u1") as mine, rf.claim(tmp_path, "u2") as other:
+        assert not mine and other  # held elsewhere; a different unit is free
+    release.set()
+    p.join(30)
+    with rf.claim(tmp_path, "u1") as mine:
+        assert mine
+
+
+def test_a_killed_holder_frees_its_claim(tmp_path):
+    p, _ = _holder(tmp_path)
+    p.kill()  # SIGKILL: no cleanup runs, the kernel drops the flock
+    p.join(30)
+    with rf.claim(tmp_path, "u1") as mine:
+        assert mine

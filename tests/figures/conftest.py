@@ -88,7 +88,7 @@ def synthetic_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "losses": list(LOSSES), "methods": ["exact", "sgd"],
         "data": {"d": 4, "m": 4, "k": 3, "hidden": 8, "n_weak_train": 40, "n_transfer": 60, "n_val": 30, "n_test": 80},
         "representation": {"kind": "controlled", "deltas": [0.0, 0.5], "weak_dim": 2},
-        "weak": {"steps": 30, "noise": [{"type": "none", "rate": 0.0}, {"type": "swap_top", "rate": 0.3}]},
+        "weak": {"steps": 30, "noise": [{"kind": "none"}, {"kind": "swap_top", "rate": 0.3}]},
         "sgd": {"max_epochs": 4, "batch_size": 32},
     })
     threads = torch.get_num_threads()
@@ -143,23 +143,28 @@ def write_theory(run: Path, rng: np.random.Generator) -> list[dict[str, Any]]:
 
 def write_llm_run(run: Path, *, dataset: str = "movie-pairs", pairs: tuple[str, ...] = ("minilm->mpnet", "tiny->minilm"),
                   seeds: int = 6, levels: tuple[float, ...] = (0.0, 0.2, 0.4), effect: float = 0.02, slope: tuple[float, float] = (0.1, 0.4),
-                  spread: float = 0.005, gap: float = 0.2, gap_spread: float = 0.01, rng_seed: int = 1) -> Path:
+                  spread: float = 0.005, gap: float = 0.2, gap_spread: float = 0.01, rng_seed: int = 1,
+                  seed_scope: str = "pipeline") -> Path:
     """An LLM run folder written with ``llm_experiments.results.append_record``, summary by that module's own tables.
 
     Per (pair, seed): a shared seed offset (it cancels in matched comparisons), weak accuracy 0.7 and ceiling
     0.7 + ``gap`` (each +- ``gap_spread`` noise per seed). Per record: accuracy = 0.8 + offset + ``effect`` (reverse
-    losses) - level * ``slope`` (reverse, forward) + ``spread`` * N(0, 1).
+    losses) - level * ``slope`` (reverse, forward) + ``spread`` * N(0, 1). ``seed_scope = "head"``: every seed of a
+    pair shares split 0, and with it the first seed's weak and ceiling accuracies (one weak model, one ceiling).
     """
     from llm_experiments import results as R
     from revkl_core.runfolder import atomic_write_json
 
     run.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(rng_seed)
+    shared: dict[str, tuple[float, float]] = {}
     for pair in pairs:
         for seed in range(seeds):
             offset = 0.02 * rng.standard_normal()
             acc_weak = 0.7 + gap_spread * rng.standard_normal()
             acc_ceiling = 0.7 + gap + gap_spread * rng.standard_normal()
+            if seed_scope == "head":
+                acc_weak, acc_ceiling = shared.setdefault(pair, (acc_weak, acc_ceiling))
             for loss in ("forward_kl", "reverse_kl", "ce", "rce"):  # the losses llm_experiments trains
                 rev = DIRECTION[loss] == "reverse"
                 for level in levels:
@@ -169,7 +174,7 @@ def write_llm_run(run: Path, *, dataset: str = "movie-pairs", pairs: tuple[str, 
                     rec.update({"kind": "w2s", "key": f"{dataset}{pair}{loss}{seed}{level}", "name": run.name, "dataset": dataset,
                                 "task": "pairs", "num_classes": 2, "mode": "last_layer", "weak_model": pair.split("->")[0],
                                 "strong_model": pair.split("->")[1], "pair": pair, "loss": loss, "direction": DIRECTION[loss],
-                                "aux_conf": 0.0, "mirror_weight": 0.0, "seed": seed, "split_seed": seed, "seed_scope": "pipeline", "noise": noise, "noise_level": level,
+                                "aux_conf": 0.0, "mirror_weight": 0.0, "seed": seed, "split_seed": seed if seed_scope == "pipeline" else 0, "seed_scope": seed_scope, "noise": noise, "noise_level": level,
                                 "acc_strong": acc, "acc_weak": acc_weak, "acc_ceiling": acc_ceiling,
                                 "pgr": (acc - acc_weak) / (acc_ceiling - acc_weak), "agreement": 0.8,
                                 "err_strong": 0.5 - 0.1 * rng.random(), "err_weak": 0.55, "err_ceiling": 0.3,

@@ -11,19 +11,60 @@ from revkl import reproduce as R
 from revkl.cli import main
 
 
-def test_figures_on_empty_results_says_what_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_figures_on_partial_results_says_what_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                         make_verify) -> None:
+    import json
+
     (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "bounds.json").write_text(json.dumps(make_verify()))
     code = main(["figures", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "figs"), "--no-toy"])
     out = capsys.readouterr().out
     assert code == 0
-    assert "skipped bounds_universal: no bounds.json" in out
     assert "skipped llm_accuracy" in out and "skipped synthetic_gain_vs_misfit" in out
     assert "not yet measured" in (tmp_path / "figs" / "scorecard.md").read_text()
 
 
-def test_figures_on_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["figures", "--results", str(tmp_path / "nope"), "--out", str(tmp_path / "figs"), "--no-toy"]) == 0
-    assert "skipped" in capsys.readouterr().out
+@pytest.mark.parametrize("make", ["missing", "empty"])
+def test_figures_refuses_a_results_folder_with_nothing_in_it(make: str, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """A mistyped --results exited 0 with an all 'not yet measured' scorecard; now one line, exit 2, nothing written."""
+    if make == "empty":
+        (tmp_path / "results").mkdir()
+    assert main(["figures", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "figs"), "--no-toy"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--results" in err[0] and not (tmp_path / "figs").exists()
+
+
+def _malformed(kind: str, root: Path, full_results: Path) -> None:
+    import shutil
+
+    shutil.copytree(full_results, root)
+    if kind == "summary garbage":
+        (root / "synthetic" / "summary.json").write_text("garbage")
+    elif kind == "bounds structure":
+        (root / "bounds.json").write_text('{"T1": 3, "_meta": {}}')
+    elif kind == "llm run at synthetic/":
+        shutil.rmtree(root / "synthetic")
+        shutil.copytree(next(p for p in (root / "llm").iterdir() if p.is_dir()), root / "synthetic")
+
+
+@pytest.mark.parametrize("kind", ["summary garbage", "bounds structure", "llm run at synthetic/"])
+def test_figures_names_the_file_of_malformed_results(kind: str, full_results: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Each was a traceback; now one line naming the file, exit 2, nothing written."""
+    _malformed(kind, tmp_path / "copy", full_results)
+    assert main(["figures", "--results", str(tmp_path / "copy"), "--out", str(tmp_path / "figs"), "--no-toy"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(tmp_path / "copy") in err[0], err
+    assert not (tmp_path / "figs").exists()
+
+
+def test_figures_refuses_an_out_that_is_a_file(full_results: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "file").write_text("x")
+    assert main(["figures", "--results", str(full_results), "--out", str(tmp_path / "file"), "--no-toy"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--out" in err[0] and (tmp_path / "file").read_text() == "x"
 
 
 def test_figures_on_full_fixture(full_results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -37,14 +78,15 @@ def test_figures_on_full_fixture(full_results: Path, tmp_path: Path, capsys: pyt
         if spec.name == "llm_tables":
             assert (out_dir / "llm_accuracy_table.tex").stat().st_size > 100
             continue
+        if spec.name == "pooled_forest":  # one forest per pooled row: C5 and C6, over the LLM studies and over all
+            assert all((out_dir / f"forest_{c}_{s}.{ext}").stat().st_size > 500
+                       for c in ("C5", "C6") for s in ("llm", "all") for ext in ("pdf", "png"))
+            continue
         for ext in ("pdf", "png"):
             assert (out_dir / f"{spec.name}.{ext}").stat().st_size > 500, spec.name
 
 
-def test_reproduce_reports_skipped_and_failed_stages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    def skipped(_args: argparse.Namespace) -> str:
-        raise R.StageSkipped("package 'nothing' is not installed yet")
-
+def test_reproduce_reports_failed_stages_and_goes_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     def broken(_args: argparse.Namespace) -> str:
         raise RuntimeError("boom")
 
@@ -55,12 +97,12 @@ def test_reproduce_reports_skipped_and_failed_stages(tmp_path: Path, capsys: pyt
         return "ok"
 
     args = argparse.Namespace(full=False, out=str(tmp_path / "res"), figures=str(tmp_path / "figs"))
-    stages = (R.Stage("a", "skips", skipped), R.Stage("b", "fails", broken), R.Stage("c", "runs", fine))
+    stages = (R.Stage("b", "fails", broken), R.Stage("c", "runs", fine))
     assert R.reproduce(args, stages) == 1
     out = capsys.readouterr().out
-    assert "skipped" in out and "RuntimeError: boom" in out and ran == ["fine"]
+    assert "RuntimeError: boom" in out and ran == ["fine"]
     status = __import__("json").loads((tmp_path / "res" / "reproduce.json").read_text())
-    assert [status[k]["state"] for k in "abc"] == ["skipped", "failed", "done"]
+    assert [status[k]["state"] for k in "bc"] == ["failed", "done"]
 
 
 def test_only_runs_the_named_stages_and_merges_the_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -83,11 +125,50 @@ def test_only_runs_the_named_stages_and_merges_the_status(tmp_path: Path, capsys
     assert "llm:decoder-movie-pairs" in capsys.readouterr().err
 
 
-def test_missing_config_is_a_skip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(R.SYNTHETIC_CONFIGS, "full", tmp_path / "absent.toml")
-    args = argparse.Namespace(full=True, out=str(tmp_path), figures=str(tmp_path))
-    with pytest.raises(R.StageSkipped, match="does not exist"):
-        R.stage_synthetic(args)
+@pytest.mark.parametrize("argv, names", [
+    (["--only", ""], "--only"),
+    (["--only", " , "], "--only"),
+    (["--out", "FILE"], "--out"),
+    (["--figures", "FILE"], "--figures"),
+])
+def test_reproduce_refuses_bad_arguments_before_any_stage(argv: list[str], names: str, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """Each was a run of every stage, a traceback or exit 1 before; now one line, exit 2, nothing written."""
+    (tmp_path / "FILE").write_text("x")
+    argv = [a.replace("FILE", str(tmp_path / "FILE")) for a in argv]
+    base = {"--out": str(tmp_path / "res"), "--figures": str(tmp_path / "figs")}
+    for flag, value in base.items():
+        if flag not in argv:
+            argv += [flag, value]
+    assert main(["reproduce", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and names in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["FILE"]
+
+
+def test_reproduce_refuses_a_study_whose_models_are_not_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from llm_experiments import assets
+
+    monkeypatch.setattr(assets, "gguf_available", lambda key: False)
+    out = tmp_path / "res"
+    assert main(["reproduce", "--only", "llm:decoder-movie-pairs", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not installed" in err[0] and "make assets-full" in err[0]
+    assert not out.exists()
+
+
+def test_dry_run_says_what_each_stage_would_do_and_writes_nothing(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "res"
+    assert main(["reproduce", "--dry-run", "--only", "theory,synthetic,figures", "--out", str(out),
+                 "--figures", str(tmp_path / "figs")]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [ln.split(":")[0] for ln in lines] == ["[1/3] theory", "[2/3] synthetic", "[3/3] figures"]
+    assert "verify 2000 instances" in lines[0] and "about" in lines[0]
+    assert "16 of 16 chunks to compute" in lines[1] or "chunks to compute" in lines[1]
+    assert "records" in lines[2]
+    assert not out.exists() and not (tmp_path / "figs").exists()
 
 
 def test_theory_stage_fails_on_a_violated_theorem(tmp_path: Path, make_verify) -> None:

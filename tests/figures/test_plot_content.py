@@ -17,6 +17,7 @@ from figures import plot_bounds, plot_llm, plot_synthetic, plot_toy, style
 from figures.results_io import load_result_set
 from figures.style import loss_label
 from figures.toy_fits import fit_categorical, fit_mixture
+from tests.figures.conftest import write_llm_run
 
 
 @pytest.fixture
@@ -121,19 +122,68 @@ def _bars(ax) -> dict[str, list[float]]:
     return {c.get_label(): [p.get_height() for p in c.patches] for c in ax.containers if hasattr(c, "patches")}
 
 
-@pytest.mark.parametrize("draw, value", [(plot_llm.draw_accuracy_bars, "acc_mean"), (plot_llm.draw_pgr_bars, "pgr_mean")])
-def test_llm_bars_are_the_summary_table(llm_run: Path, tmp_path: Path, drawn: list[Any], draw, value: str) -> None:
+def _dots(ax) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per errorbar series label: the dots' x, y and the (lo, hi) ends of their horizontal interval bars."""
+    out = {}
+    for c in ax.containers:
+        line, _, bars = c.lines
+        ends = np.array([[seg[0][0], seg[1][0]] for seg in bars[0].get_segments()]) if bars else np.empty((0, 2))
+        out[c.get_label()] = (np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float), ends)
+    return out
+
+
+@pytest.mark.parametrize("draw, value", [(plot_llm.draw_accuracy_bars, "acc"), (plot_llm.draw_pgr_bars, "pgr")])
+def test_llm_dots_are_the_summary_table(llm_run: Path, tmp_path: Path, drawn: list[Any], draw, value: str) -> None:
     runs = load_result_set(llm_run.parent.parent).llm
     table = runs[0].summary["table"]
     draw(runs, tmp_path)
     ax = drawn[0].axes[0]
     pairs = list(dict.fromkeys(r["pair"] for r in table))
-    assert [t.get_text() for t in ax.get_xticklabels()] == pairs
-    bars = _bars(ax)
-    assert set(bars) == {loss_label(r["loss"]) for r in table}
+    assert [t.get_text() for t in ax.get_yticklabels()] == pairs
+    dots = _dots(ax)
+    assert set(dots) == {loss_label(r["loss"]) for r in table}  # CE and forward KL differ here: both drawn
     for loss in {r["loss"] for r in table}:
-        want = [next(r[value] for r in table if r["pair"] == p and r["loss"] == loss) for p in pairs]
-        np.testing.assert_allclose(bars[loss_label(loss)], want)
+        rows = [next(r for r in table if r["pair"] == p and r["loss"] == loss) for p in pairs]
+        x, y, ends = dots[loss_label(loss)]
+        np.testing.assert_allclose(x, [r[f"{value}_mean"] for r in rows])
+        np.testing.assert_allclose(np.round(y), range(len(pairs)))  # one row per pair, top to bottom
+        np.testing.assert_allclose(ends, [[r[f"{value}_lo"], r[f"{value}_hi"]] for r in rows])
+
+
+def test_llm_pgr_shows_a_pair_without_a_gap_as_excluded(tmp_path: Path, drawn: list[Any]) -> None:
+    write_llm_run(tmp_path / "llm" / "a", pairs=("minilm->mpnet",))
+    write_llm_run(tmp_path / "llm" / "b", pairs=("minilm->mpnet",), gap=-0.02, rng_seed=3)  # ceiling below the weak model
+    runs = load_result_set(tmp_path).llm
+    gaps = plot_llm.pair_gaps(runs)
+    assert gaps["a: minilm->mpnet"]["significant"] and not gaps["b: minilm->mpnet"]["significant"]
+    plot_llm.draw_pgr_bars(runs, tmp_path / "out")
+    ax = drawn[0].axes[0]
+    rows = [t.get_text().replace("\n", " ") for t in ax.get_yticklabels()]
+    assert rows == ["a: minilm->mpnet", "b: minilm->mpnet"]
+    for x, y, _ in _dots(ax).values():  # a value for run a only, none for b
+        assert len(x) == 1 and round(y[0]) == 0
+    notes = [t for t in ax.texts if t.get_text().startswith("excluded")]
+    assert len(notes) == 1 and notes[0].get_position()[1] == 1
+    assert f"{gaps['b: minilm->mpnet']['mean']:+.1f}" in notes[0].get_text()
+
+
+def test_llm_losses_that_train_identically_are_drawn_once(llm_run: Path, tmp_path: Path, drawn: list[Any]) -> None:
+    runs = load_result_set(llm_run.parent.parent).llm
+    rows = runs[0].summary["noise_table"]
+    fwd = {(r["pair"], r["noise_level"]): r for r in rows if r["loss"] == "forward_kl"}
+    for r in rows:  # CE as it trains: the same numbers as forward KL
+        if r["loss"] == "ce":
+            r.update({k: fwd[(r["pair"], r["noise_level"])][k] for k in ("acc_mean", "acc_lo", "acc_hi")})
+    assert plot_llm.coinciding_losses(plot_llm.table_rows(runs, "noise_table"), ("acc_mean", "acc_lo", "acc_hi")) == {"ce": "forward_kl"}
+    plot_llm.draw_accuracy_vs_noise(runs, tmp_path)
+    for ax in [ax for ax in drawn[0].axes if ax.get_title()]:
+        labels = {c.get_label() for c in ax.containers}
+        assert labels == {"forward KL = CE", "reverse KL", "reverse CE"}
+        base = next(r for r in runs[0].summary["table"] if r["pair"] == ax.get_title())
+        refs = {ln.get_label(): ln.get_ydata()[0] for ln in ax.get_lines() if ln.get_label() in ("weak model", "strong ceiling")}
+        assert refs == {"weak model": base["acc_weak"], "strong ceiling": base["acc_ceiling"]}
+    rows[0]["acc_mean"] += 0.01  # one number differs: both are drawn
+    assert plot_llm.coinciding_losses(plot_llm.table_rows(runs, "noise_table"), ("acc_mean",)) == {}
 
 
 def test_llm_accuracy_vs_noise_one_panel_per_pair(llm_run: Path, tmp_path: Path, drawn: list[Any]) -> None:
@@ -161,14 +211,15 @@ def test_llm_gain_vs_misfit_plots_every_record(llm_run: Path, tmp_path: Path, dr
 # -- theory and Figure 1 --------------------------------------------------------------------------
 
 
-def _counts(ax) -> dict[str, int]:
-    """{"holds": n, "violated": m} from the scatter labels "holds (n)" / "violated (m)"."""
-    out = {}
+def _counts(ax) -> dict[str, dict[str, int]]:
+    """{name: {"holds": n, "violated": m}} from the scatter labels "T1: holds (n)" / "T1: violated (m)"."""
+    out: dict[str, dict[str, int]] = defaultdict(dict)
     for label in _by_label(ax):
-        word, _, n = label.partition(" (")
+        name, _, rest = label.partition(": ")
+        word, _, n = rest.partition(" (")
         if word in ("holds", "violated"):
-            out[word] = int(n.rstrip(")"))
-    return out
+            out[name][word] = int(n.rstrip(")"))
+    return dict(out)
 
 
 def test_bounds_figures_count_the_planted_violations(make_verify, tmp_path: Path, drawn: list[Any]) -> None:
@@ -176,10 +227,24 @@ def test_bounds_figures_count_the_planted_violations(make_verify, tmp_path: Path
     plot_bounds.draw_universal(rep, tmp_path)
     plot_bounds.draw_certified(rep, tmp_path)
     universal, certified = drawn
-    by_name = {ax.get_title().splitlines()[0]: _counts(ax) for ax in universal.axes if ax.get_title()}
+    by_name = _counts(universal.axes[0])
     assert by_name["T1"] == {"holds": 57, "violated": 3} and by_name["T2"] == {"holds": 60}
-    counts = [_counts(ax) for ax in certified.axes if ax.get_title()]
-    assert {"holds": 59, "violated": 1} in counts and all(sum(c.values()) == 60 for c in counts)
+    counts = _counts(certified.axes[0])
+    assert counts["T4"] == {"holds": 59, "violated": 1} and sum(counts["T5"].values()) == 60
+
+
+def test_bounds_universal_draws_gap_over_bound(make_verify, tmp_path: Path, drawn: list[Any]) -> None:
+    rep = make_verify(violated=("T1",), n=60)
+    plot_bounds.draw_universal(rep, tmp_path)
+    series = _by_label(drawn[0].axes[0])
+    for name in ("T1", "T2", "T3"):
+        pts = plot_bounds.met_points(rep[name])
+        ratio = pts["lhs"] / pts["rhs"]
+        ratio = ratio[(pts["rhs"] > 0) if name != "T3" else (pts["rhs"] < 0)]
+        got = np.concatenate([_points(c)[:, 0] for label, c in series.items() if label.startswith(f"{name}: ")])
+        np.testing.assert_allclose(np.sort(got), np.sort(ratio[ratio > 0]))
+    violated = _points(series["T1: violated (3)"])[:, 0]
+    assert (violated > 1).all() and (_points(series["T1: holds (57)"])[:, 0] <= 1).all()
 
 
 def test_figure1_draws_both_fits(tmp_path: Path, drawn: list[Any]) -> None:

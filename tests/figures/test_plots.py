@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
-from conftest import write_llm_run
 
 from figures import plot_bounds, plot_llm, plot_synthetic, tables
 from figures.plot_toy import draw_figure1
@@ -13,6 +13,7 @@ from figures.results_io import load_result_set
 from figures.style import save_figure, new_figure
 from figures.toy_fits import fit_categorical, fit_mixture
 from revkl_core import stats
+from tests.figures.conftest import write_llm_run
 
 
 def _check(paths: list[Path], names: set[str]) -> None:
@@ -100,3 +101,17 @@ def test_llm_table_marks_a_pair_without_a_gap(tmp_path: Path) -> None:
     assert set(rows) == {"| llm/a: minilm->mpnet", "| llm/b: minilm->mpnet"}  # several studies: labelled by study
     assert tables.NO_GAP in rows["| llm/b: minilm->mpnet"] and tables.NO_GAP not in rows["| llm/a: minilm->mpnet"]
     assert tables.NO_GAP_NOTE in md and "$^\\dagger$" in tables.accuracy_table(runs, "tex")
+
+
+def test_llm_latex_table_in_the_paper_layout(tmp_path: Path) -> None:
+    write_llm_run(tmp_path / "llm" / "a", pairs=("minilm->mpnet",))
+    write_llm_run(tmp_path / "llm" / "b", dataset="flat", pairs=("minilm->mpnet",), rng_seed=2)
+    runs = load_result_set(tmp_path).llm
+    tex = tables.accuracy_table(runs, "tex").splitlines()
+    groups = [i for i, line in enumerate(tex) if line.startswith("\\multicolumn")]
+    assert [tex[i] for i in groups] == ["\\multicolumn{9}{l}{\\textit{llm/a}} \\\\", "\\multicolumn{9}{l}{\\textit{llm/b}} \\\\"]
+    rows = [tex[i + 1] for i in groups]  # each study's pair, without the study prefix
+    assert all(r.startswith("minilm$\\to$mpnet & ") for r in rows)
+    for row in rows:  # the best mean in bold, its interval beside it in a smaller size
+        best = max(float(m) for m in re.findall(r"& (?:\\textbf\{)?([0-9.]+)\}?\\,", row)[:4])
+        assert f"\\textbf{{{best:.1f}}}\\,{{\\scriptsize$\\pm$" in row

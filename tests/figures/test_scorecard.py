@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_llm_run, write_theory
 
 from figures.matched import Obs, drop_pairs
 from figures.results_io import ResultSet, RunData, load_result_set
 from figures.scorecard import (
     LLM,
+    META_ANALYSIS,
     POOLED_ALL,
     POOLED_LLM,
     SYNTHETIC,
@@ -32,6 +32,7 @@ from figures.scorecard import (
 )
 from revkl_core import stats
 from revkl_core.runfolder import UserError
+from tests.figures.conftest import write_llm_run, write_theory
 
 
 def _row(rows, cid: str, evidence: str = "certified theory check"):
@@ -74,7 +75,7 @@ def test_no_counterexample_means_claims_change(make_verify) -> None:
 
 
 def test_empty_results_are_not_yet_measured(tmp_path: Path) -> None:
-    rows = build_scorecard(load_result_set(tmp_path))
+    rows = build_scorecard(ResultSet(root=tmp_path))  # load_result_set refuses a folder without results
     assert rows and all(r.verdict is Verdict.NOT_MEASURED for r in rows)
     assert "| C1 |" in render_markdown(rows)
 
@@ -123,14 +124,19 @@ def test_full_fixture_scorecard(full_results: Path) -> None:
     c5 = _row(rows, "C5", SYNTHETIC)
     assert c5.verdict.value == verdict and [e["n"] for e in c5.effects] == ns
     pooled = _row(rows, "C5", POOLED_ALL)
-    assert [e["n"] for e in pooled.effects] == [n + 12 for n in ns]  # + 2 pairs x 6 seeds of the LLM run
-    assert "of 2 studies" in pooled.measured
+    assert [e["k"] for e in pooled.effects] == [2, 2]  # the study is the unit: the simulator and the LLM run
+    assert [e["unit_pooled"]["n"] for e in pooled.effects] == [n + 12 for n in ns]  # + 2 pairs x 6 seeds of the LLM run
+    assert "of 2 studies" in pooled.measured and "pooled as if independent" in pooled.measured
+    for e, e_syn, e_llm in zip(pooled.effects, c5.effects, _row(rows, "C5", LLM).effects):  # the studies' own numbers
+        assert [(s["mean_diff"], s["n"]) for s in e["studies"]] == [(e_syn["mean_diff"], e_syn["n"]), (e_llm["mean_diff"], e_llm["n"])]
+        assert [s[f] for s in e["studies"] for f in ("lo", "hi")] == pytest.approx([x[f] for x in (e_syn, e_llm) for f in ("lo", "hi")])
     empirical = [r for r in rows if r.claim_id in ("C5", "C6")]
     assert {r.evidence for r in empirical} == {SYNTHETIC, LLM, POOLED_LLM, POOLED_ALL}
-    for r in empirical:  # every empirical row shows effect, interval, n and the Holm-adjusted p
+    for r in empirical:  # every empirical row shows effect, interval, n units (k studies) and the Holm-adjusted p
         assert len(r.effects) == 2
         for e in r.effects:
-            assert e["lo"] <= e["mean_diff"] <= e["hi"] and e["n"] > 0 and e["p"] == e["p_adjusted"] >= e["p_t"]
+            size = e["k"] if r.evidence in (POOLED_LLM, POOLED_ALL) else e["n"]
+            assert e["lo"] <= e["mean_diff"] <= e["hi"] and size > 0 and e["p"] == e["p_adjusted"] >= e["p_t"]
     md = render_markdown(rows)
     assert "| C5 | " in md and f"{LLM}: llm/fixture-run" in md and f"{POOLED_LLM}: 1 study" in md
     assert "llm/fixture-run/results.jsonl" in md and "synthetic/results.jsonl" in md
@@ -204,9 +210,48 @@ def test_study_without_a_weak_ceiling_gap_is_excluded_and_counted(tmp_path: Path
             assert not any(g["significant"] for g in ex.gaps.values())
         pooled = _emp(rows, cid, POOLED_LLM)
         assert "2 of 3 studies" in pooled.measured and "holds in 1 of 1 study" in pooled.measured
-        assert [e["n"] for e in pooled.effects] == [12, 12]  # only the included study's units
+        assert [e["unit_pooled"]["n"] for e in pooled.effects] == [12, 12]  # only the included study's units
+        assert [e["k"] for e in pooled.effects] == [1, 1]  # one study: no pooling, its own interval and p
+        good = _emp(rows, cid, LLM, "llm/a-good")
+        assert [e[f] for e in pooled.effects for f in ("mean_diff", "p")] == pytest.approx([e[f] for e in good.effects for f in ("mean_diff", "p")])
         assert pooled.verdict is Verdict.HOLDS  # the excluded study's opposite effect does not count
     assert json.loads(render_json(rows))  # the one-seed interval (NaN) is written as null
+
+
+def _heterogeneous_studies(root: Path) -> None:
+    """Three LLM studies whose reverse losses gain 4, 0 and 1 points: consistent inside each study, not between them."""
+    for name, effect in (("a", 0.04), ("b", 0.0), ("c", 0.01)):
+        write_llm_run(root / "llm" / name, dataset=name, effect=effect, rng_seed=ord(name))
+
+
+def test_pooled_rows_take_the_study_as_the_unit(tmp_path: Path) -> None:
+    """36 units in 3 studies whose effects differ: pooling the units as independent calls it significant; the
+    random-effects meta-analysis over the 3 study effects (tau^2 > 0) does not, and that is the verdict."""
+    _heterogeneous_studies(tmp_path)
+    rows = _llm_rows(tmp_path)
+    pooled = _emp(rows, "C5", POOLED_LLM)
+    studies = [_emp(rows, "C5", LLM, f"llm/{n}") for n in "abc"]
+    assert pooled.verdict is Verdict.INCONCLUSIVE and "holds in 2 of 3 studies" in pooled.measured
+    for i, e in enumerate(pooled.effects):
+        assert e["analysis"] == META_ANALYSIS and e["k"] == 3 and e["tau2"] > 0 and e["i2"] > 0.5
+        assert e["unit_pooled"]["n"] == 36 and e["unit_pooled"]["p"] < 0.05 <= e["p"]
+        assert e["pi_lo"] < e["lo"] < e["hi"] < e["pi_hi"]
+        # the inputs are the studies' own rows: mean paired difference, se and n of their unit-level comparison
+        inputs = [stats.StudyEffect.of(r.study, r.effects[i]["mean_diff"], r.effects[i]["se"], r.effects[i]["n"]) for r in studies]
+        m = stats.meta_analysis(inputs)
+        assert (e["mean_diff"], e["lo"], e["hi"], e["p_t"], e["tau2"]) == pytest.approx((m.mean_diff, m.lo, m.hi, m.p_t, m.tau2))
+    assert [e["p"] for e in pooled.effects] == pytest.approx(stats.holm([e["p_t"] for e in pooled.effects]))
+    md = render_markdown(rows)
+    assert "over k = 3 studies (τ² = " in md and "pooled as if independent" in md
+
+
+def test_identical_studies_pool_to_the_fixed_effect_answer(tmp_path: Path) -> None:
+    for name in ("a", "b", "c"):  # the same records three times: no between-study variance
+        write_llm_run(tmp_path / "llm" / name, dataset="same", rng_seed=3)
+    e = _emp(_llm_rows(tmp_path), "C5", POOLED_LLM).effects[0]
+    (s, *_), n_studies = e["studies"], len(e["studies"])
+    assert (e["k"], e["tau2"], e["i2"]) == (3, 0.0, 0.0)
+    assert e["mean_diff"] == pytest.approx(s["mean_diff"]) and e["se"] == pytest.approx(s["se"] / np.sqrt(n_studies))
 
 
 def test_pair_without_a_gap_is_left_out_of_an_included_study(tmp_path: Path) -> None:

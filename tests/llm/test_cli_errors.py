@@ -50,10 +50,11 @@ def _cases(tmp_path: Path) -> list[tuple[str, dict, str]]:
     bad_csv = tmp_path / "bad.csv"
     bad_csv.write_text('text,label\n"ok",1\n"broken "quote,0\n')
     stray = _jsonl(tmp_path / "stray.jsonl", [*_rows(10), {"text": "odd", "label": 5}, *_rows(10)])
+    one = _jsonl(tmp_path / "one.jsonl", [{**r, "label": 1} for r in _rows()])
     return [
         ("unknown model", {"models": {"pairs": [["gpt7", "tiny-gpt2"]]}}, "unknown model 'gpt7'"),
         ("unknown dataset", {"data": {"dataset": "nope"}}, "unknown dataset 'nope'"),
-        ("bad noise rate", {"w2s": {"noise": [{"kind": "flip", "rate": 0.7}]}}, "rate must lie in [0, 0.5], got 0.7"),
+        ("bad noise rate", {"w2s": {"noise": [{"kind": "flip", "rate": 0.7}]}}, "c.toml: [w2s].noise.rate: must be in [0, 0.5], got 0.7"),
         ("malformed JSONL", {"data": {"options": {"path": str(malformed)}}}, "malformed.jsonl:4: malformed JSON"),
         ("missing field", {"data": {"options": {"path": str(missing)}}}, "missing.jsonl:4: missing field(s) ['label']"),
         ("empty file", {"data": {"options": {"path": str(empty)}}}, "empty.jsonl: the file is empty"),
@@ -61,7 +62,19 @@ def _cases(tmp_path: Path) -> list[tuple[str, dict, str]]:
         ("CSV parse error", {"data": {"dataset": "csv", "options": {"path": str(bad_csv)}}}, "bad.csv:3: CSV parse error"),
         ("stray label", {"data": {"options": {"path": str(stray), "num_classes": 2}}}, "stray.jsonl:11: label 5 outside [0, 2)"),
         ("missing data file", {"data": {"options": {"path": str(tmp_path / "absent.jsonl")}}}, "does not exist"),
-        ("old field name", {"w2s": {"symmetric": 0.2}}, "'symmetric' was renamed to 'mirror_weight'"),
+        ("old field name", {"w2s": {"symmetric": 0.2}}, "c.toml: [w2s].symmetric: was renamed [w2s].mirror_weight"),
+        # issue 15: each of these used to train and report as if nothing were wrong
+        ("duplicate loss", {"w2s": {"losses": ["ce", "ce"]}}, 'c.toml: [w2s].losses: "ce" is listed twice'),
+        ("duplicate noise", {"w2s": {"noise": [{"kind": "flip", "rate": 0.1}, {"kind": "flip", "rate": 0.1}]}},
+         'c.toml: [w2s].noise: {kind = "flip", rate = 0.1} is listed twice'),
+        ("rate on none", {"w2s": {"noise": [{"kind": "none", "rate": 0.3}]}}, "c.toml: [w2s].noise.rate: kind 'none' takes no rate"),
+        ("noise without its rate", {"w2s": {"noise": [{"kind": "flip"}]}}, "c.toml: [w2s].noise: kind 'flip' needs rate"),
+        ("shrink without its factor", {"w2s": {"noise": [{"kind": "shrink", "rate": 0.2}]}}, "kind 'shrink' needs factor"),
+        ("old noise key", {"w2s": {"noise": [{"kind": "shrink", "rate": 0.2, "alpha": 0.5}]}},
+         "c.toml: [w2s].noise.alpha: was renamed 'factor'"),
+        ("more classes than labels", {"data": {"options": {"path": str(good), "num_classes": 50}}},
+         "good.jsonl: [data].options.num_classes = 50, but no record has class 2..49 (labels present: 0, 1)"),
+        ("one class", {"data": {"options": {"path": str(one)}}}, "one.jsonl: all 60 labels are class 1"),
         ("good", {"data": {"options": {"path": str(good)}}}, ""),
     ]
 
@@ -74,6 +87,14 @@ def test_each_user_mistake_is_one_line_exit_2_nothing_written(tmp_path: Path, ca
         out = tmp_path / f"out-{label.replace(' ', '-')}"
         _fails(capsys, ["llm", "run", "--config", str(cfg), "--out", str(out)], pattern)
         assert not out.exists(), label
+
+
+def test_empty_config_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    _fails(capsys, ["llm", "run", "--config", str(empty), "--out", str(tmp_path / "o")],
+           "empty.toml: the config is empty; it needs at least: name, data, models")
+    assert not (tmp_path / "o").exists()
 
 
 def test_out_dir_mistakes_and_a_corrected_config(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from llm_experiments.config import DataConfig
-from llm_experiments.data import load_dataset, read_movie_snippets
+from llm_experiments.data import read_movie_snippets
+from llm_experiments.datasets import load_dataset
 from revkl_core.runfolder import UserError
 
 
@@ -96,8 +97,27 @@ def test_num_classes_inferred_only_when_absent_and_logged(tmp_path: Path, caplog
     assert d.num_classes == 3 and "num_classes inferred as 3" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="llm_experiments"):
-        d = load_dataset(DataConfig(dataset="jsonl", gt=10, weak=10, test=10, options={"path": str(path), "num_classes": 5}))
-    assert d.num_classes == 5 and "inferred" not in caplog.text
+        d = load_dataset(DataConfig(dataset="jsonl", gt=10, weak=10, test=10, options={"path": str(path), "num_classes": 3}))
+    assert d.num_classes == 3 and "inferred" not in caplog.text
+
+
+@pytest.mark.parametrize("labels, num_classes, message", [
+    ([i % 2 for i in range(40)], 50, r"c\.jsonl: \[data\]\.options\.num_classes = 50, but no record has class 2\.\.49 "
+                                     r"\(labels present: 0, 1\)"),
+    ([i % 3 for i in range(30)], 5, r"num_classes = 5, but no record has class 3, 4 \(labels present: 0, 1, 2\)"),
+    ([2 * (i % 2) for i in range(30)], None, r"c\.jsonl: the largest label makes 3 classes, but no record has class 1 "),
+    ([1] * 30, None, r"c\.jsonl: all 30 labels are class 1; a classifier needs at least 2 classes"),
+    ([0] * 30, 2, r"c\.jsonl: all 30 labels are class 0"),
+])
+def test_labels_that_cannot_populate_the_classes_are_refused(tmp_path: Path, labels: list, num_classes: int | None,
+                                                              message: str) -> None:
+    """num_classes = 50 on binary labels trained and reported ~3 % accuracy; a one-class file trained silently."""
+    options = {"path": str(_classify(tmp_path, labels)), **({"num_classes": num_classes} if num_classes else {})}
+    with pytest.raises(UserError, match=message):
+        load_dataset(DataConfig(dataset="jsonl", gt=8, weak=8, test=8, options=options))
+    (tmp_path / "c.csv").write_text("text,label\n" + "".join(f"t{i},{lab}\n" for i, lab in enumerate(labels)))
+    with pytest.raises(UserError, match=message.replace("jsonl", "csv")):
+        load_dataset(DataConfig(dataset="csv", gt=8, weak=8, test=8, options={**options, "path": str(tmp_path / "c.csv")}))
 
 
 def test_bad_bytes_and_csv_errors_name_file_and_line(tmp_path: Path) -> None:

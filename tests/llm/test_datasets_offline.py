@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from llm_experiments.config import DataConfig
-from llm_experiments.data import load_dataset
+from llm_experiments.datasets import load_dataset
 from llm_experiments.datasets_offline import BBC_TOPICS, _pool, read_bbc_news, read_sms_spam
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from llm_experiments.config import DataConfig
-from llm_experiments.data import conversation, load_dataset, render_texts
+from llm_experiments.data import conversation, render_texts
+from llm_experiments.datasets import load_dataset
 
 datasets = pytest.importorskip("datasets")
 

@@ -12,7 +12,7 @@ import pytest
 
 from llm_experiments import models, plan
 from llm_experiments.config import load_config
-from llm_experiments.data import load_dataset
+from llm_experiments.datasets import load_dataset
 
 CONFIGS = Path(__file__).resolve().parents[2] / "llm_experiments" / "configs"
 

@@ -15,7 +15,7 @@ def _acc(loss: str, seed: int, level: float) -> float:
     return 0.70 + 0.01 * seed + (0.05 if loss == "reverse_kl" else 0.0) * (1 + level) - 0.2 * level + 0.003 * (seed * seed % 3)
 
 
-def _folder(tmp_path: Path) -> Path:
+def _folder(tmp_path: Path, ceiling: float = 0.9) -> Path:
     run = tmp_path / "run"
     run.mkdir()
     data = tmp_path / "reviews.jsonl"
@@ -32,8 +32,8 @@ def _folder(tmp_path: Path) -> Path:
                 rec.update({"kind": "w2s", "key": f"{loss}-{seed}-{level}", "name": "rep", "dataset": "jsonl",
                             "data_name": "jsonl (reviews.jsonl)", "pair": "w->s", "loss": loss, "aux_conf": 0.0,
                             "mirror_weight": 0.0, "seed": seed, "seed_scope": "pipeline", "split_seed": seed, "noise": nz,
-                            "noise_level": level, "acc_strong": acc, "acc_weak": 0.6, "acc_ceiling": 0.9,
-                            "pgr": (acc - 0.6) / 0.3})
+                            "noise_level": level, "acc_strong": acc, "acc_weak": 0.6, "acc_ceiling": ceiling,
+                            "pgr": (acc - 0.6) / (ceiling - 0.6)})
                 results.append_record(run, rec)
     recs = results.load_results(run)
     atomic_write_json(run / "summary.json", {"keys": [r["key"] for r in recs]})
@@ -61,3 +61,10 @@ def test_report_reads_only_the_units_of_the_latest_plan(tmp_path: Path) -> None:
     atomic_write_json(run / "summary.json", {"keys": keep})
     text = format_report(run)
     assert "forward_kl" not in text and "reverse_kl" in text
+
+
+def test_pgr_is_undefined_when_the_ceiling_is_below_the_weak_model(tmp_path: Path) -> None:
+    """It printed a confident 'PGR 0.86 [0.34, 1.38]' over a negative denominator (ceiling 44 %, weak 64 %)."""
+    text = format_report(_folder(tmp_path, ceiling=0.44))
+    row = next(ln for ln in text[text.index("PGR ="):].splitlines() if ln.startswith("| jsonl (reviews.jsonl) | w->s |"))
+    assert row.count("undefined: ceiling 44.00 <= weak 60.00") == 2 and "(n=" not in row

@@ -1,4 +1,4 @@
-"""The study suite wired into `revkl reproduce`: configs that load, default vs --full stages, missing configs skip."""
+"""The study suite wired into `revkl reproduce`: configs that load, default vs --full stages, missing configs refused."""
 
 import argparse
 from pathlib import Path
@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 
 from llm_experiments.config import load_config
-from llm_experiments.data import load_dataset
+from llm_experiments.datasets import load_dataset
 from revkl import reproduce as R
+from revkl_core.runfolder import UserError
 
 MOVIE_PAIRS = R.LLM_CONFIG_DIR / "offline-movie-pairs.toml"
 PRESENT = [s for s in R.LLM_STUDIES if (R.LLM_CONFIG_DIR / s.config).exists()]
@@ -57,10 +58,10 @@ def test_full_only_stages_run_with_full_alone(tmp_path: Path) -> None:
         assert R.reproduce(args, stages) == 0 and ran == want
 
 
-def test_missing_study_config_is_a_skip(tmp_path: Path) -> None:
+def test_missing_study_config_is_refused_before_any_stage(tmp_path: Path) -> None:
     args = argparse.Namespace(full=True, out=str(tmp_path), figures=str(tmp_path))
-    with pytest.raises(R.StageSkipped, match="does not exist"):
-        R.stage_llm(R.LLMStudy("no-such-study.toml", full_only=True))(args)
+    with pytest.raises(UserError, match="no-such-study.toml"):
+        R.check_llm(R.LLMStudy("no-such-study.toml", full_only=True))(args)
 
 
 def test_full_finetune_twin_differs_only_in_mode_and_training() -> None:

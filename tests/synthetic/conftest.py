@@ -16,7 +16,7 @@ def tiny_dict(**over: object) -> dict:
         "losses": ["forward_kl", "reverse_kl"], "methods": ["exact", "sgd"],
         "data": {"d": 4, "m": 4, "k": 3, "hidden": 8, "n_weak_train": 40, "n_transfer": 60, "n_val": 30, "n_test": 80},
         "representation": {"kind": "controlled", "deltas": [0.0], "weak_dim": 2},
-        "weak": {"steps": 50, "noise": [{"type": "none", "rate": 0.0}, {"type": "swap_top", "rate": 0.2}]},
+        "weak": {"steps": 50, "noise": [{"kind": "none"}, {"kind": "swap_top", "rate": 0.2}]},
         "sgd": {"max_epochs": 8, "batch_size": 32},
     }
     raw.update(over)

@@ -13,9 +13,10 @@ import pytest
 
 from revkl_core.runfolder import UserError
 from synthetic import results as R
-from synthetic.config import load_config
+from synthetic.config import RuntimeConfig, config_from_dict, load_config
 from synthetic.report import report
 from synthetic.run import plan, run_study
+from tests.synthetic.conftest import tiny_dict
 
 ROOT = Path(__file__).resolve().parents[2]
 def _stable(records: list[dict]) -> list[str]:
@@ -65,7 +66,7 @@ def test_resume_after_interruption(tiny, tmp_path: Path) -> None:
 
 def test_changing_threads_resumes(tiny, tmp_path: Path) -> None:
     run_study(tiny, tmp_path, progress=False, max_chunks=1)
-    summary = run_study(replace(tiny, threads=2), tmp_path, progress=False)  # a runtime field: same run
+    summary = run_study(replace(tiny, runtime=RuntimeConfig(threads=2)), tmp_path, progress=False)  # [runtime]: same run
     assert summary["records"] == len(R.load_results(tmp_path)) and R.completed_chunks(tmp_path) == {c.id for c in plan(tiny)}
 
 
@@ -86,6 +87,19 @@ def test_same_seed_same_numbers_and_fields(tiny, tmp_path: Path) -> None:
     assert summary["records"] == len(a) and summary["groups"]
     text = report(str(tmp_path / "a"))
     assert "T4 cert." in text and "PGR" in text and "Findings" in text
+
+
+def test_report_after_the_records_were_truncated_reports_the_records(tiny, tmp_path: Path) -> None:
+    """It printed summary.json's old record count; the report is now computed from results.jsonl."""
+    run_study(tiny, tmp_path, progress=False)
+    before = R.load_summary(tmp_path)["records"]
+    lines = (tmp_path / R.RESULTS_FILE).read_text().splitlines(keepends=True)
+    first_batch = [ln for ln in lines if f'"batch":"{R.load_results(tmp_path)[0]["batch"]}"' in ln]
+    (tmp_path / R.RESULTS_FILE).write_text("".join(first_batch))
+    kept = len(R.load_results(tmp_path))
+    assert 0 < kept < before
+    text = report(str(tmp_path))
+    assert f": {kept} records," in text and f"(summary.json counted {before} records; results.jsonl now holds {kept}" in text
 
 
 def test_other_config_refused(tiny, tmp_path: Path) -> None:
@@ -149,3 +163,27 @@ def test_a_new_head_class_is_one_registry_entry(tmp_path: Path, monkeypatch: pyt
     recs = R.load_results(tmp_path)
     assert {r["head_class"] for r in recs} == {Sharp.name} and {r["method"] for r in recs} == {"exact", "sgd"}
     assert all(r["probability_convex"] for r in recs)
+
+
+def _run_tiny(out: str) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    run_study(config_from_dict(tiny_dict()), out, progress=False)
+
+
+def test_two_processes_into_one_folder_never_compute_a_chunk_twice(tmp_path: Path) -> None:
+    """Both computed every unit before (CPU x2, results.jsonl x2); chunks are now claimed (revkl_core.runfolder.claim)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_run_tiny, args=(str(tmp_path),)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(300)
+        assert p.exitcode == 0
+    raw = [ln for ln in (tmp_path / R.RESULTS_FILE).read_text().splitlines() if ln.strip()]
+    records = R.load_results(tmp_path)
+    assert len(raw) == len(records)  # no batch written twice
+    assert {r["batch"] for r in records} == {c.id for c in plan(config_from_dict(tiny_dict()))}
