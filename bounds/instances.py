@@ -148,7 +148,7 @@ def approximate_or_misspecified(rng: np.random.Generator, B: int, n: int, k: int
 MAX_STARTS, DEEP = 150, 4
 #: The search's work per batch (half for all failing instances, half for the ``DEEP`` worst), in units of one
 #: Newton iteration of one start: n k d (the products over the n samples) + P^3 / 24 (the P x P eigen-decomposition
-#: and solve, P = (k - 1) d). 3e6 units keep `bounds verify --instances 2000` within its time before the search (docs/theory.md).
+#: and solve, P = (k - 1) d). 3e6 units cost `bounds verify --instances 2000` about 6 s (docs/theory.md).
 SEARCH_BUDGET = 3e6
 
 
