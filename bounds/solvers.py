@@ -27,7 +27,7 @@ found exactly), ``squared`` ||F - T||^2 (the squared-loss baseline of Charikar e
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from scipy.special import logsumexp, softmax
@@ -234,24 +234,7 @@ def _fit_ipm(model: StochasticMatrixClass | MixtureClass, T: np.ndarray, loss: s
         rhs = -r_dual - r_cent / th
         d_th, d_nu = submodel(idx).newton_system(curv, la / th, rhs, -r_pri)
         d_la = -(r_cent + la * d_th) / th
-        # Largest step keeping lam and theta positive, then backtrack on the residual norm.
-        with np.errstate(divide="ignore", invalid="ignore"):
-            s_lam = np.where(d_la < 0, -la / d_la, np.inf).min((1, 2))
-            s_th = np.where(d_th < 0, -th / d_th, np.inf).min((1, 2))
-        s = 0.99 * np.minimum(1.0, np.minimum(s_lam, s_th))
-        pending = np.ones(idx.size, dtype=bool)
-        for _ in range(60):
-            cand_th = th + s[:, None, None] * d_th
-            cand_la = la + s[:, None, None] * d_la
-            cand_nu = n_ + s[:, None] * d_nu
-            ok_pos = (cand_th > 0).all((1, 2))
-            with np.errstate(invalid="ignore"):
-                _, _, _, _, norm1 = residuals(np.where(ok_pos[:, None, None], cand_th, th), cand_la, cand_nu, t, idx)
-            good = ok_pos & (norm1 <= (1 - alpha * s) * norm0)  # False where norm1 is NaN (left the domain)
-            pending &= ~good
-            if not pending.any():
-                break
-            s = np.where(pending, s * beta, s)
+        s = _ipm_step(lambda a, b, c: residuals(a, b, c, t, idx)[4], (th, la, n_), (d_th, d_la, d_nu), norm0, alpha, beta)
         theta[idx] = th + s[:, None, None] * d_th
         lam[idx] = la + s[:, None, None] * d_la
         nu[idx] = n_ + s[:, None] * d_nu
@@ -268,6 +251,32 @@ def _fit_ipm(model: StochasticMatrixClass | MixtureClass, T: np.ndarray, loss: s
     if slow.size:
         theta[slow] = _polish_pairwise(_subset(model, slow), T[slow], loss, w[slow], theta[slow])
     return _finish_convex(model, theta, T, loss, w, iterations=it, tol=tol)
+
+
+def _ipm_step(norm: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
+              point: tuple[np.ndarray, np.ndarray, np.ndarray], step: tuple[np.ndarray, np.ndarray, np.ndarray],
+              norm0: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    """Step lengths (B,) for the interior point's Newton direction ``step`` at ``point`` = (theta, lam, nu): the largest
+    step keeping lam and theta positive (times 0.99), then backtracking by ``beta`` until the KKT residual ``norm``
+    falls by the factor 1 - alpha s (at most 60 halvings)."""
+    th, la, n_ = point
+    d_th, d_la, d_nu = step
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s_lam = np.where(d_la < 0, -la / d_la, np.inf).min((1, 2))
+        s_th = np.where(d_th < 0, -th / d_th, np.inf).min((1, 2))
+    s = 0.99 * np.minimum(1.0, np.minimum(s_lam, s_th))
+    pending = np.ones(th.shape[0], dtype=bool)
+    for _ in range(60):
+        cand_th = th + s[:, None, None] * d_th
+        ok_pos = (cand_th > 0).all((1, 2))
+        with np.errstate(invalid="ignore"):
+            norm1 = norm(np.where(ok_pos[:, None, None], cand_th, th), la + s[:, None, None] * d_la, n_ + s[:, None] * d_nu)
+        good = ok_pos & (norm1 <= (1 - alpha * s) * norm0)  # False where norm1 is NaN (left the domain)
+        pending &= ~good
+        if not pending.any():
+            break
+        s = np.where(pending, s * beta, s)
+    return s
 
 
 def _polish_pairwise(model: StochasticMatrixClass | MixtureClass, T: np.ndarray, loss: str, w: np.ndarray,

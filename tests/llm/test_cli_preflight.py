@@ -44,3 +44,15 @@ def test_slurm_without_sbatch_is_refused_before_anything_is_written(tmp_path: Pa
     line = _one_line_exit_2(["llm", "run", "--config", str(CONFIGS / "smoke.toml"), "--out", str(tmp_path / "o"),
                              "--launcher", "slurm"], capsys)
     assert "sbatch" in line and not (tmp_path / "o").exists()
+
+
+def test_a_negative_data_seed_is_refused_before_anything_is_written(tmp_path: Path, capsys) -> None:
+    """It was a traceback after the run folder had been written."""
+    text = (CONFIGS / "smoke.toml").read_text()
+    assert "\nseed = " in text.split("[data]", 1)[1].split("\n[", 1)[0]
+    head, rest = text.split("[data]", 1)
+    data, tail = rest.split("\n[", 1)
+    data = "\n".join("seed = -1" if ln.startswith("seed = ") else ln for ln in data.splitlines())
+    (tmp_path / "c.toml").write_text(f"{head}[data]{data}\n[{tail}")
+    line = _one_line_exit_2(["llm", "run", "--config", str(tmp_path / "c.toml"), "--out", str(tmp_path / "o")], capsys)
+    assert "[data].seed" in line and not (tmp_path / "o").exists()
