@@ -28,7 +28,7 @@ from revkl_core.runfolder import UserError, atomic_write_json, read_records, wri
 from synthetic import results as synthetic_results
 
 #: Fields that record when or how long, never what: dropped at every depth of a record or summary.
-VOLATILE = frozenset({"wall_s", "finished_at", "elapsed_s", "compute_s"})
+VOLATILE = frozenset({"wall_s", "finished_at", "elapsed_s", "compute_s", "calls_s", "last_call_s", "updated_at"})
 CONFIG_FILE = "config.toml"
 
 
