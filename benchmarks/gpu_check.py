@@ -10,7 +10,7 @@ downloads), so it needs only the repository and torch / transformers / accelerat
     run: fp32, eager attention, unfused AdamW, ``loss.item()`` every step. FLOPs per token
     = 6 N + 12 L d T (N non-embedding parameters, L layers, width d, T tokens per sequence; the
     attention term of Kaplan et al. / PaLM); MFU = achieved FLOP/s / the device's dense bf16 peak.
-(b) ``pipeline``: ``llm_experiments.pipeline.run`` on random-initialised GPT-2-base -> GPT-2-
+(b) ``pipeline``: ``llm_experiments.run.run`` on random-initialised GPT-2-base -> GPT-2-
     medium shapes (saved as local folders with a character tokenizer) and synthetic pairs at
     the paper's scale (4K / 4K / 4K pairs, texts truncated to max_length 512, 1 epoch, batch
     16): wall time of the weak stage, the ceiling stage and one weak-to-strong unit. The paper's
@@ -175,7 +175,7 @@ def _save_random_model(folder: Path, shape: tuple[int, int, int], positions: int
 
 def section_pipeline(dev: Any, tiny: bool, work: Path) -> dict[str, Any]:
     from llm_experiments.config import Config, DataConfig, ModelsConfig, RuntimeConfig, TrainConfig, W2SConfig, load_config
-    from llm_experiments.pipeline import run
+    from llm_experiments.run import run
     from llm_experiments.results import load_results
 
     shapes = TINY if tiny else SHAPES

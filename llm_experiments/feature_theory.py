@@ -97,10 +97,11 @@ def _load_pt(path: Path) -> dict[str, Any]:
 def load_run(run_dir: str | Path) -> tuple[Any, Any, list[PairInputs]]:
     """(config, Study, one PairInputs per pair and data split with cached weak labels) of a last-layer run folder.
 
-    The splits and the shared text table are rebuilt as the run built them (``pipeline.load_study``).
+    The splits and the shared text table are rebuilt as the run built them (``study.load_study``).
     """
     from llm_experiments.config import load_config, to_dict
-    from llm_experiments.pipeline import features_key, input_digests, load_study, split_seed, split_stage_key
+    from llm_experiments.study import load_study
+    from llm_experiments.units import features_key, input_digests, split_seed, split_stage_key
 
     run_dir = Path(run_dir)
     cfg_path, cache = run_dir / "config.toml", run_dir / "cache"

@@ -3,13 +3,13 @@
 ``local`` (the default) runs every unit in this process, in order. ``submitit-local`` and
 ``slurm`` split the units that are not done yet into jobs and submit them through
 ``submitit.AutoExecutor`` (``cluster="local"``: subprocesses of this machine; ``"slurm"``:
-``sbatch``). A job is :func:`run_job`, the single-run entry point (``pipeline.run``) restricted to
+``sbatch``). A job is :func:`run_job`, the single-run entry point (``run.run``) restricted to
 its units. The units of one weak -> strong pair share the pair's cached stages (weak labels,
 ceiling; features), so by default one job takes the units of one pair and split (``[w2s]
 seed_scope = "pipeline"`` gives each seed its own split); ``units_per_job`` splits such a group
 further (its jobs then compute the group's stages concurrently and keep the first copy).
 
-Jobs write one run folder at once; that is safe by construction (``pipeline.run``): results are
+Jobs write one run folder at once; that is safe by construction (``run.run``): results are
 appended as locked batches and read back first-copy-wins, so a unit run twice counts once; stages
 are published first-copy-wins; the summary is rebuilt from ``results.jsonl`` under a lock. A
 launch into a folder that already holds results submits only the units still missing, so
@@ -29,7 +29,8 @@ from typing import Any
 
 from llm_experiments import results
 from llm_experiments.config import Config, load_config
-from llm_experiments.pipeline import plan_units, prepare, run
+from llm_experiments.run import prepare, run
+from llm_experiments.units import plan_units
 from revkl_core.runfolder import UserError
 
 LAUNCHERS = ("local", "submitit-local", "slurm")

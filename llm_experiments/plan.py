@@ -14,7 +14,7 @@ estimated as ``min(max_length, ceil(chars / 4))`` per text (about four character
 in English; one token per character for the ``tiny`` character models). When the data are not
 available offline (hub data), each item is counted with ``max_length`` tokens per text (an upper
 bound). A training stage over n items takes ``ceil(epochs * ceil(n / batch_size) / grad_accum)``
-optimiser steps (as in ``train.fit``); its token passes are ``epochs`` times the part's tokens
+optimiser steps (as in ``trainer.fit``); its token passes are ``epochs`` times the part's tokens
 (forward + backward through the backbone in ``full``/``lora`` mode), and each prediction scores
 every distinct text of its part once. In ``last_layer`` mode the backbone cost is one forward
 pass of every text per model (the ``features`` stages); the other stages train linear heads.
@@ -31,7 +31,8 @@ from llm_experiments import assets, datasets_offline
 from llm_experiments.config import Config, normalize_noise
 from llm_experiments.data import PARTS
 from llm_experiments.models import ModelSpec, resolve
-from llm_experiments.pipeline import load_study, split_seed
+from llm_experiments.study import load_study
+from llm_experiments.units import split_seed
 from revkl_core.runfolder import UserError
 
 CHARS_PER_TOKEN = 4

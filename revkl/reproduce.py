@@ -193,7 +193,7 @@ def stage_llm(study: LLMStudy) -> Callable[[argparse.Namespace], str]:
 
     def run_study(args: argparse.Namespace) -> str:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from llm_experiments.pipeline import run
+        from llm_experiments.run import run
 
         path = LLM_CONFIG_DIR / study.config
         run_dir = Path(args.out) / "llm" / _llm_config(study).name
@@ -228,7 +228,7 @@ def check_llm(study: LLMStudy) -> Callable[[argparse.Namespace], None]:
 def preview_llm(study: LLMStudy) -> Callable[[argparse.Namespace], str]:
     def preview(args: argparse.Namespace) -> str:
         from llm_experiments import results
-        from llm_experiments.pipeline import plan_units
+        from llm_experiments.units import plan_units
 
         cfg = _llm_config(study)
         run_dir = Path(args.out) / "llm" / cfg.name

@@ -33,8 +33,8 @@ MODULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                                                     "tests/figures/test_counterexample_rule.py")),
     "bounds/solvers.py": (tuple(f"bounds.solvers.x_{f}*" for f in ("frank_wolfe_gap", "gap_rounding", "pointwise",
                                                                      "objective")), ("tests/bounds/test_solvers.py",)),
-    "llm_experiments/pipeline.py": (tuple(f"llm_experiments.pipeline.x_{f}*" for f in (
-        "split_seed", "input_digests", "_model_spec", "_base", "split_stage_key", "features_key", "plan_units")),
+    "llm_experiments/units.py": (tuple(f"llm_experiments.units.x_{f}*" for f in (
+        "split_seed", "input_digests", "_model_spec", "stage_base", "split_stage_key", "features_key", "plan_units")),
         ("tests/llm/test_keys.py",)),
     "llm_experiments/config.py": (("llm_experiments.config.x_stage_key*", "llm_experiments.config.x_numbers_hash*"),
                                   ("tests/llm/test_keys.py",)),

@@ -10,6 +10,7 @@ epochs without improving by more than ``tol`` (or at ``max_epochs``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 
@@ -77,6 +78,85 @@ def _class_major(log_probs: torch.Tensor) -> torch.Tensor:
     return log_probs.transpose(1, 2).contiguous().transpose(1, 2)
 
 
+class _Batches:
+    """The training data in the loop's memory layout, and one epoch of its mini-batches.
+
+    ``batch_size < n``: features sample-major (n, B, ...) so that a mini-batch of indices is one
+    contiguous gather into a reused buffer, weak log-probabilities of a batch class-major (B, k, bs);
+    each epoch draws a permutation from ``g`` and runs its ``n // bs`` full batches (the last
+    partial one is dropped). ``batch_size >= n``: one full batch in the plain (B, n, k) layout.
+    """
+
+    def __init__(self, feats: torch.Tensor, W: Categorical, batch_size: int, dt: torch.dtype) -> None:
+        self.n = feats.shape[1]
+        self.bs = min(batch_size, self.n)
+        self.nb = self.n // self.bs
+        if self.bs < self.n:
+            self.xs = feats.movedim(1, 0).to(dt, memory_format=torch.contiguous_format)  # (n, B, ...)
+            self.ws = W.log_probs.to(dt).movedim(1, 0).contiguous()  # (n, B, k)
+            # reused mini-batch buffer: the graph that reads it is freed by backward() before the next gather
+            self.xb = torch.empty((self.bs,) + tuple(self.xs.shape[1:]), dtype=dt)
+        else:  # full batch (the weak supervisor's fit): no gathers
+            self.full_x, self.full_w = feats.to(dt), Categorical(W.log_probs.to(dt), "weak labels")
+
+    def epoch(self, head: Head, params: Params, g: torch.Generator) -> Iterator[tuple[torch.Tensor, Categorical]]:
+        """(strong log-probabilities (B, bs, k), weak labels of the batch) of every batch of one epoch."""
+        if self.bs >= self.n:
+            for _ in range(self.nb):
+                yield head.log_probs(params, self.full_x), self.full_w
+            return
+        order = torch.randperm(self.n, generator=g)
+        for j in range(self.nb):
+            idx = order[j * self.bs:(j + 1) * self.bs]
+            torch.index_select(self.xs, 0, idx, out=self.xb)
+            logp = _log_probs_cm(head, params, self.xb).transpose(1, 2)
+            # weak log-probs of the batch, class-major (B, k, bs) in memory like the strong ones
+            yield logp, Categorical(self.ws.index_select(0, idx).permute(1, 2, 0).contiguous().transpose(1, 2),
+                                    "weak labels")
+
+
+class _EarlyStop:
+    """Per-task early stopping on the validation loss L_v (against weak labels).
+
+    After epoch e a task improves when L_v < best - ``tol``; it keeps the parameters of its best
+    epoch and stops (``epochs`` = e) after ``patience`` epochs in a row without improving.
+    """
+
+    def __init__(self, params: Params, val_feats: torch.Tensor, val_target: torch.Tensor, max_epochs: int,
+                 patience: int, tol: float, dt: torch.dtype) -> None:
+        B = val_feats.shape[0]
+        self.W = Categorical(_class_major(weak_categorical(val_target).log_probs.to(dt)), "weak labels")
+        self.xs = val_feats.to(dt).movedim(1, 0).contiguous()
+        self.best = {k: v.detach().clone() for k, v in params.items()}
+        self.best_val = torch.full((B,), float("inf"), dtype=dt)
+        self.bad = torch.zeros(B, dtype=torch.long)
+        self.epochs = torch.full((B,), max_epochs, dtype=torch.long)
+        self.stopped = torch.zeros(B, dtype=torch.bool)
+        self.patience, self.tol = patience, tol
+
+    @torch.no_grad()
+    def update(self, head: Head, params: Params, loss: str, epoch: int) -> bool:
+        """Score ``params`` after ``epoch``; True when every task has stopped."""
+        val = per_example_loss(loss, _log_probs_cm(head, params, self.xs).transpose(1, 2), self.W).mean(-1)
+        improved = (val < self.best_val - self.tol) & ~self.stopped
+        for name, v in params.items():
+            mask = improved.view(-1, *([1] * (v.dim() - 1)))
+            self.best[name] = torch.where(mask, v.detach(), self.best[name])
+        self.best_val = torch.where(improved, val, self.best_val)
+        self.bad = torch.where(improved, torch.zeros_like(self.bad), self.bad + 1)
+        newly = (self.bad >= self.patience) & ~self.stopped
+        self.epochs[newly] = epoch
+        self.stopped |= newly
+        return bool(self.stopped.all())
+
+
+def _adam_step(opt: torch.optim.Optimizer, objective: torch.Tensor) -> None:
+    """One optimiser step on ``objective`` (the sum over tasks of each task's mean batch loss)."""
+    opt.zero_grad(set_to_none=True)
+    objective.backward()
+    opt.step()
+
+
 def fit_sgd(
     head: Head,
     params: Params,
@@ -104,69 +184,29 @@ def fit_sgd(
     precision; the returned parameters have the dtype of ``params`` and the returned
     ``objective`` is computed in that precision on the original features and targets.
 
-    Layout (speed only, the values are those of ``head.log_probs``): features are held
-    sample-major (n, B, ...) so that a mini-batch is one contiguous gather, and the strong and
-    weak log-probabilities of a step are class-major (B, k, bs) in memory, seen as (B, bs, k)
-    by the ``bounds`` loss (see :class:`synthetic.heads.Head`).
+    Layout (speed only, the values are those of ``head.log_probs``): :class:`_Batches`; the
+    strong and weak log-probabilities of a step are class-major (B, k, bs) in memory, seen as
+    (B, bs, k) by the ``bounds`` loss (see :class:`synthetic.heads.Head`).
     """
     out_dtype = {k: v.dtype for k, v in params.items()}
     dt = dtype or feats.dtype
     params = {k: v.detach().to(dt).clone().requires_grad_(True) for k, v in params.items()}
     opt = torch.optim.Adam(list(params.values()), lr=lr)
     W = weak_categorical(target)  # validated once: the loop only slices its log-probabilities
-    B, n = feats.shape[0], feats.shape[1]
-    bs = min(batch_size, n)
-    nb = n // bs  # full mini-batches per epoch (the last partial one is dropped)
-    if bs < n:
-        xs = feats.movedim(1, 0).to(dt, memory_format=torch.contiguous_format)  # (n, B, ...)
-        ws = W.log_probs.to(dt).movedim(1, 0).contiguous()  # (n, B, k)
-    use_val = val_feats is not None and val_target is not None
-    if use_val:
-        Wv = weak_categorical(val_target)
-        Wv_cm = Categorical(_class_major(Wv.log_probs.to(dt)), "weak labels")
-        val_xs = val_feats.to(dt).movedim(1, 0).contiguous()
-        best = {k: v.detach().clone() for k, v in params.items()}
-        best_val = torch.full((B,), float("inf"), dtype=dt)
-        bad = torch.zeros(B, dtype=torch.long)
-    epochs = torch.full((B,), max_epochs, dtype=torch.long)
-    stopped = torch.zeros(B, dtype=torch.bool)
-    if bs < n:
-        # reused mini-batch buffer: the graph that reads it is freed by backward() before the next gather
-        xb = torch.empty((bs,) + tuple(xs.shape[1:]), dtype=dt)
-    else:  # full batch (the weak supervisor's fit): the plain (B, n, k) layout, no gathers
-        full_x, full_w = feats.to(dt), Categorical(W.log_probs.to(dt), "weak labels")
+    batches = _Batches(feats, W, batch_size, dt)
+    stop = None
+    if val_feats is not None and val_target is not None:
+        stop = _EarlyStop(params, val_feats, val_target, max_epochs, patience, tol, dt)
     for epoch in range(1, max_epochs + 1):
-        order = torch.randperm(n, generator=g) if bs < n else None
-        for j in range(nb):
-            if bs < n:
-                idx = order[j * bs:(j + 1) * bs]
-                torch.index_select(xs, 0, idx, out=xb)
-                logp = _log_probs_cm(head, params, xb).transpose(1, 2)
-                # weak log-probs of the batch, class-major (B, k, bs) in memory like the strong ones
-                Wb = Categorical(ws.index_select(0, idx).permute(1, 2, 0).contiguous().transpose(1, 2), "weak labels")
-            else:
-                logp, Wb = head.log_probs(params, full_x), full_w
-            obj = per_example_loss(loss, logp, Wb).mean(-1).sum()
-            opt.zero_grad(set_to_none=True)
-            obj.backward()
-            opt.step()
-        if not use_val:
-            continue
-        with torch.no_grad():
-            val = per_example_loss(loss, _log_probs_cm(head, params, val_xs).transpose(1, 2), Wv_cm).mean(-1)
-            improved = (val < best_val - tol) & ~stopped
-            for name, v in params.items():
-                mask = improved.view(-1, *([1] * (v.dim() - 1)))
-                best[name] = torch.where(mask, v.detach(), best[name])
-            best_val = torch.where(improved, val, best_val)
-            bad = torch.where(improved, torch.zeros_like(bad), bad + 1)
-            newly = (bad >= patience) & ~stopped
-            epochs[newly] = epoch
-            stopped |= newly
-        if bool(stopped.all()):
+        for logp, Wb in batches.epoch(head, params, g):
+            _adam_step(opt, per_example_loss(loss, logp, Wb).mean(-1).sum())
+        if stop is not None and stop.update(head, params, loss, epoch):
             break
-    final = best if use_val else {name: v.detach() for name, v in params.items()}
+    final = stop.best if stop is not None else {name: v.detach() for name, v in params.items()}
     final = {name: v.to(out_dtype[name]) for name, v in final.items()}
     with torch.no_grad():
         objective = objective_per_task(head, final, feats, W, loss)
-    return SGDFit(final, epochs, objective, stopped if use_val else torch.ones(B, dtype=torch.bool))
+    B = feats.shape[0]
+    if stop is None:
+        return SGDFit(final, torch.full((B,), max_epochs, dtype=torch.long), objective, torch.ones(B, dtype=torch.bool))
+    return SGDFit(final, stop.epochs, objective, stop.stopped)

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from llm_experiments.config import config_from_dict
 from llm_experiments.models import load_scorer, load_tokenizer, resolve
-from llm_experiments.pipeline import run
-from llm_experiments.train import collate
+from llm_experiments.run import run
+from llm_experiments.encode import collate
 
 DIM = 256
 WORDS = st.lists(st.sampled_from(["spam", "free", "call", "now", "ok", "lar", "!", "£", "win"]), min_size=1, max_size=12)

@@ -23,7 +23,7 @@ import pytest
 
 from llm_experiments import results
 from llm_experiments.config import config_from_dict, to_toml
-from llm_experiments.pipeline import run
+from llm_experiments.run import run
 
 SMOKE = Path(__file__).resolve().parents[2] / "llm_experiments" / "configs" / "smoke.toml"
 

@@ -14,7 +14,8 @@ from bounds.classes import SoftmaxLinearClass
 from bounds.solvers import fit
 from llm_experiments import feature_theory as ft
 from llm_experiments.config import config_from_dict, to_toml
-from llm_experiments.pipeline import features_key, input_digests, load_study, split_stage_key
+from llm_experiments.study import load_study
+from llm_experiments.units import features_key, input_digests, split_stage_key
 from revkl.cli import main
 from revkl_core.runfolder import UserError
 
@@ -158,9 +159,9 @@ def test_command_prints_the_table_and_user_errors(run_dir: Path, tmp_path: Path,
 
 def test_cache_files_of_other_inputs_are_never_used(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An edited data file or model folder changes the stage keys: the old cache files no longer count."""
-    import llm_experiments.pipeline as pipeline
+    import llm_experiments.units as units
 
-    monkeypatch.setattr(pipeline, "input_digests", lambda cfg: {"/data/pairs.jsonl": "edited"})
+    monkeypatch.setattr(units, "input_digests", lambda cfg: {"/data/pairs.jsonl": "edited"})
     with pytest.raises(UserError, match="no cached weak labels for any pair and split of the config's current inputs"):
         ft.load_run(run_dir)
 

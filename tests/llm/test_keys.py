@@ -1,7 +1,7 @@
 """Cache and unit keys by construction: every field of every config section, changed alone to another valid
 value, changes exactly the keys it should (fields from ``dataclasses.fields``: a new field is covered at once).
 
-The keys (``llm_experiments.config`` / ``pipeline``):
+The keys (``llm_experiments.config`` / ``units``):
 
 * ``run``: ``numbers_hash``, the config a run folder holds (``--out`` refuses another once work finished);
 * ``stages``: ``split_stage_key`` of the weak model and the ceiling, per pair and split, identified by
@@ -30,7 +30,8 @@ from llm_experiments import results
 from llm_experiments.config import Config, config_from_dict, numbers_hash, to_toml
 from llm_experiments.datasets import DATASETS, check_dataset_name
 from llm_experiments.models import MODELS, resolve
-from llm_experiments.pipeline import features_key, input_digests, plan_units, run, split_stage_key
+from llm_experiments.run import run
+from llm_experiments.units import features_key, input_digests, plan_units, split_stage_key
 from revkl_core.runfolder import UserError, dumps_toml
 from tests.config_fields import RUNTIME, changed, config_fields, words
 

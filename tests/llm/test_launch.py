@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from llm_experiments import launch, pipeline, results
+from llm_experiments import launch, results, units
+from llm_experiments import run as runner
 from llm_experiments.config import config_from_dict
 from revkl_core.runfolder import UserError, append_batch
 
@@ -32,7 +33,7 @@ def _lines(run_dir: Path) -> list[dict]:
 
 def test_plan_groups_by_pair_and_skips_done_units(tmp_path: Path) -> None:
     cfg = _cfg(pairs=[["tiny-gpt2", "tiny-gpt2-wide"], ["tiny-gpt2-wide", "tiny-gpt2"]])
-    keys = [u.key for u in pipeline.plan_units(cfg)]
+    keys = [u.key for u in units.plan_units(cfg)]
     assert len(keys) == len(set(keys)) == 8
     assert launch.plan(cfg, tmp_path) == [keys[:4], keys[4:]]
     assert launch.plan(cfg, tmp_path, units_per_job=3) == [keys[:3], keys[3:4], keys[4:7], keys[7:]]
@@ -40,23 +41,23 @@ def test_plan_groups_by_pair_and_skips_done_units(tmp_path: Path) -> None:
     assert launch.plan(cfg, tmp_path) == [[keys[0], *keys[2:4]], keys[4:]]
     # seed_scope pipeline: each seed draws its own split, whose stages its units share
     per_split = _cfg(pairs=[["tiny-gpt2", "tiny-gpt2-wide"]], seed_scope="pipeline")
-    by_seed = {s: [u.key for u in pipeline.plan_units(per_split) if u.seed == s] for s in (0, 1)}
+    by_seed = {s: [u.key for u in units.plan_units(per_split) if u.seed == s] for s in (0, 1)}
     assert launch.plan(per_split, tmp_path / "p") == [by_seed[0], by_seed[1]]
     with pytest.raises(UserError, match="--units-per-job"):
         launch.plan(cfg, tmp_path, units_per_job=-1)
     with pytest.raises(UserError, match="--launcher: unknown launcher 'pbs'"):
         launch.launch(cfg, tmp_path / "x", "pbs")
     with pytest.raises(UserError, match="only: 1 key"):
-        pipeline.run(cfg, tmp_path / "y", only=["0123"])
+        runner.run(cfg, tmp_path / "y", only=["0123"])
 
 
 def test_a_unit_written_twice_counts_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two jobs that both missed each other's result (a race) append the same unit: read back once."""
     cfg = _cfg(losses=["reverse_kl"], seeds=[0])
-    [unit] = pipeline.plan_units(cfg)
-    monkeypatch.setattr(pipeline, "_done", lambda run_dir: set())
-    pipeline.run(cfg, tmp_path, only=[unit.key])
-    summary = pipeline.run(cfg, tmp_path, only=[unit.key])
+    [unit] = units.plan_units(cfg)
+    monkeypatch.setattr(runner, "_done", lambda run_dir: set())
+    runner.run(cfg, tmp_path, only=[unit.key])
+    summary = runner.run(cfg, tmp_path, only=[unit.key])
     assert [r["key"] for r in _lines(tmp_path)] == [unit.key, unit.key]
     assert [r["key"] for r in results.load_results(tmp_path)] == [unit.key]
     assert summary["n_results"] == 1 and summary["complete"]
@@ -67,11 +68,11 @@ def test_concurrent_jobs_then_launcher_complete_the_grid(tmp_path: Path) -> None
     submits only the unit still missing. Each unit is read back once, with the numbers of a
     sequential run in one process (same seeds, one thread each: the same arithmetic)."""
     cfg = _cfg()
-    keys = [u.key for u in pipeline.plan_units(cfg)]
-    pipeline.run(cfg, tmp_path / "seq")
+    keys = [u.key for u in units.plan_units(cfg)]
+    runner.run(cfg, tmp_path / "seq")
     ref = {r["key"]: r for r in results.load_results(tmp_path / "seq")}
     out = tmp_path / "jobs"
-    pipeline.prepare(cfg, out)
+    runner.prepare(cfg, out)
     overlapping = [keys[:2], keys[1:3], keys[2::-2]]  # each of keys[:3] in two jobs
     handles = launch.submit(launch.executor("submitit-local", out / launch.JOBS_DIR, launch.JobOptions()), cfg, out,
                             overlapping)

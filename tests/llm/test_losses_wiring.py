@@ -63,7 +63,7 @@ def test_training_stops_on_a_non_finite_loss() -> None:
 
     from llm_experiments.config import TrainConfig
     from llm_experiments.losses import distribution
-    from llm_experiments.train import fit
+    from llm_experiments.trainer import fit
 
     head = torch.nn.Linear(2, 1)
     x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [float("nan"), 0.0]])
@@ -78,18 +78,18 @@ def test_single_cpu_process_trains_without_an_accelerator(monkeypatch) -> None:
     """One CPU process uses plain PyTorch: no accelerate.Accelerator is created (none to reset by hand)."""
     import numpy as np
 
-    from llm_experiments import train
+    from llm_experiments import parallel, trainer
     from llm_experiments.config import TrainConfig
     from llm_experiments.losses import distribution
 
     if torch.cuda.is_available():
         return
     monkeypatch.delenv("WORLD_SIZE", raising=False)
-    monkeypatch.setattr(train, "_ACC", None)
+    monkeypatch.setattr(parallel, "_ACC", None)
     head = torch.nn.Linear(2, 1)
     x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, 0.0]])
     cfg = TrainConfig(epochs=3, lr=1e-1, batch_size=2, warmup_frac=0.0, schedule="constant")
     before = head.weight.detach().clone()
-    stats = train.fit(head, lambda m, b: m(x[b]).squeeze(-1), distribution(torch.full((4,), 2.0), "pairs"), np.ones(4),
-                      cfg, seed=0, task="pairs", loss="forward_kl", progress=False)
-    assert train._ACC is None and stats["steps"] == 6 and not torch.equal(before, head.weight)
+    stats = trainer.fit(head, lambda m, b: m(x[b]).squeeze(-1), distribution(torch.full((4,), 2.0), "pairs"),
+                        np.ones(4), cfg, seed=0, task="pairs", loss="forward_kl", progress=False)
+    assert parallel._ACC is None and stats["steps"] == 6 and not torch.equal(before, head.weight)

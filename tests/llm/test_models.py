@@ -10,7 +10,8 @@ from llm_experiments import assets
 from llm_experiments.config import TrainConfig
 from llm_experiments.losses import distribution
 from llm_experiments.models import last_token_pool, load_scorer, load_tokenizer, mean_pool, resolve
-from llm_experiments.train import collate, combine, fit, length_grouped_batches, tokenize
+from llm_experiments.encode import collate, tokenize
+from llm_experiments.trainer import fit, item_logits, length_grouped_batches
 
 
 def test_last_token_pool_uses_mask_not_token_id() -> None:
@@ -62,7 +63,7 @@ def test_minilm_offline_few_training_steps() -> None:
     def logits(m, b):
         uniq, inv = np.unique(items[b], return_inverse=True)
         out = m(*collate([ids[u] for u in uniq], int(tok.pad_token_id), torch.device("cpu")))
-        return combine(out, torch.as_tensor(inv.reshape(-1, 2)), "pairs")
+        return item_logits(out, torch.as_tensor(inv.reshape(-1, 2)), "pairs")
 
     with torch.no_grad():
         before = logits(scorer, np.arange(6)).mean().item()

@@ -9,7 +9,8 @@ import pytest
 
 from llm_experiments import results
 from llm_experiments.config import config_from_dict, load_config
-from llm_experiments.pipeline import plan_units, run
+from llm_experiments.run import run
+from llm_experiments.units import plan_units
 from llm_experiments.report import report
 from revkl_core.runfolder import UserError, dumps_toml
 

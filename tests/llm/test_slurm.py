@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from llm_experiments import launch, pipeline, results
+from llm_experiments import launch, results, units
+from llm_experiments import run as runner
 from llm_experiments.config import load_config
 from revkl.cli import main
 
@@ -25,14 +26,14 @@ def test_smoke_grid_as_slurm_jobs(tmp_path: Path) -> None:
     rc = main(["llm", "run", "--config", str(SMOKE), "--out", str(out), "--launcher", "slurm",
                "--slurm-partition", "local", "--slurm-time", "10", "--units-per-job", "4"])
     cfg = load_config(SMOKE)
-    keys = sorted(u.key for u in pipeline.plan_units(cfg))
+    keys = sorted(u.key for u in units.plan_units(cfg))
     recs = results.load_results(out)
     assert rc == 0 and sorted(r["key"] for r in recs) == keys
     assert results.load_summary(out)["complete"] and results.load_summary(out)["n_results"] == len(keys)
     logs = list((out / launch.JOBS_DIR).glob("*_log.out"))
     assert len(logs) == 2, logs  # two jobs of four units each ran under Slurm
     # the same grid in this process: the jobs computed the same numbers
-    pipeline.run(cfg, tmp_path / "local")
+    runner.run(cfg, tmp_path / "local")
     ref = {r["key"]: r for r in results.load_results(tmp_path / "local")}
     for r in recs:
         assert r["acc_strong"] == ref[r["key"]]["acc_strong"]
