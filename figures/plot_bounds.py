@@ -30,7 +30,7 @@ from bounds.theorems import CheckResult
 from figures.style import ROLE_COLORS, figure_style, legend_above, new_figure, save_figure
 
 UNIVERSAL = ("T1", "T2", "T3")
-CERTIFIED = ("T4", "T5")
+CERTIFIED_RESULTS = ("T4", "T5")
 
 
 def met_points(result: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -155,9 +155,9 @@ def draw_certified(verify: dict[str, Any], out_dir: str | os.PathLike[str]) -> l
     A point holds where this is >= -1 (:class:`bounds.theorems.CheckResult`: slack >= -allowance - rounding);
     allowances of 0 are floored at 1e-16 nats so that the ratio stays finite.
     """
-    names = available(verify, CERTIFIED)
+    names = available(verify, CERTIFIED_RESULTS)
     if not names:
-        raise ValueError(f"verify: none of {CERTIFIED} has met points")
+        raise ValueError(f"verify: none of {CERTIFIED_RESULTS} has met points")
     jitter = np.random.default_rng(0)
     with figure_style():
         fig, ax = new_figure(height=0.5 * len(names) + 1.0)
