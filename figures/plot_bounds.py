@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 from matplotlib.lines import Line2D
-from matplotlib.ticker import SymmetricalLogLocator
 
 from bounds.theorems import CheckResult
 from figures.style import ROLE_COLORS, figure_style, legend_above, new_figure, save_figure
@@ -143,6 +142,8 @@ def draw_gamma(verify: dict[str, Any], out_dir: str | os.PathLike[str]) -> list[
         ax.axvline(1 / np.e, color=ROLE_COLORS["reference"], linewidth=0.8, linestyle=":", label=r"$\gamma = 1/e$")
         ax.set_xscale("log")
         ax.set_yscale("symlog", linthresh=1e-3)
+        # T3 is never looser (improvement >= 0): start the axis at 0, or lower only if a point lies below it
+        ax.set_ylim(bottom=min(0.0, float(np.min(improvement))))
         ax.set_xlabel(r"$\gamma$ = smallest probability of the models")
         ax.set_ylabel("T3 bound - T1/T2 lower side (nats)")
         legend_above(fig, 3)
@@ -169,7 +170,9 @@ def draw_certified(verify: dict[str, Any], out_dir: str | os.PathLike[str]) -> l
             _scatter_holds(ax, resid / unit, row + jitter.uniform(-0.3, 0.3, len(resid)), ok, prefix=f"{name}: ")
         ax.axvline(-1.0, color=ROLE_COLORS["violated"], linewidth=0.8)
         ax.set_xscale("symlog", linthresh=1.0)
-        ax.xaxis.set_major_locator(SymmetricalLogLocator(base=1000, linthresh=1.0))
+        lo, hi = ax.get_xlim()  # ticks at +-1000^e inside the data's range; none at 0, which would crowd -1, the threshold
+        decades = [1000.0**e for e in range(12)]
+        ax.set_xticks(sorted([-d for d in decades if -d >= lo] + [d for d in decades if d <= hi]))
         ax.set_yticks(range(len(names)), names)
         ax.set_ylim(len(names) - 0.5, -0.5)
         ax.grid(False, axis="y")

@@ -271,7 +271,7 @@ def stage_figures(args: argparse.Namespace) -> str:
 
 
 def check_figures(args: argparse.Namespace) -> None:
-    """Refuse a FIG that is a file, and (outside --only) nothing else: the stage draws what the studies leave."""
+    """Refuse a FIG (or FIG/full) that is a file; the figures stage itself draws whatever the studies leave."""
     for fig, _, _ in _figure_sets(args):
         if fig.exists() and not fig.is_dir():
             raise UserError(f"--figures: {fig} is a file, expected a folder")
@@ -291,7 +291,7 @@ STAGES: tuple[Stage, ...] = (
           preview=preview_synthetic(SYNTHETIC_PAPER), check=check_synthetic(SYNTHETIC_PAPER)),
     *(Stage(f"llm:{Path(st.config).stem}", f"LLM study {Path(st.config).stem}", stage_llm(st), st.full_only,
             preview=preview_llm(st), check=check_llm(st)) for st in LLM_STUDIES),
-    Stage("figures", "figures, tables and scorecard", stage_figures, preview=preview_figures, check=check_figures),
+    Stage("figures", "figures, tables and scorecard", stage_figures, preview=preview_figures),
 )
 
 
@@ -330,6 +330,7 @@ def _check_args(args: argparse.Namespace, stages: tuple[Stage, ...]) -> None:
     if out.exists() and not out.is_dir():
         raise UserError(f"--out: {out} is a file, expected a folder")
     check_writable_file(out / "reproduce.json", "--out")
+    check_figures(args)  # an argument, checked before any stage's inputs
     for stage in stages:
         if stage.check is not None:
             stage.check(args)
