@@ -51,6 +51,7 @@ from figures.matched import (CLEAN, Obs, Study, Units, clean_pairs, drop_pairs, 
                              weak_ceiling_gaps)
 from figures.results_io import BOUNDS_FILE, ResultSet, RunData
 from revkl_core import stats
+from revkl_core.runfolder import json_safe
 
 
 class Verdict(str, Enum):
@@ -579,17 +580,6 @@ def render_markdown(rows: list[ClaimRow]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _finite(x: Any) -> Any:
-    """NaN (an interval from one value) as null, so the file is strict JSON."""
-    if isinstance(x, float) and math.isnan(x):
-        return None
-    if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_finite(v) for v in x]
-    return x
-
-
 def render_json(rows: list[ClaimRow]) -> str:
     """The scorecard rows as JSON (for tools and tests)."""
-    return json.dumps([_finite(r.to_dict()) for r in rows], indent=2, sort_keys=True, allow_nan=False) + "\n"
+    return json.dumps([json_safe(r.to_dict()) for r in rows], indent=2, sort_keys=True, allow_nan=False) + "\n"
